@@ -1,0 +1,285 @@
+"""Arbiter: owns the watchers, the event publisher, the controller, sockets, stats
+and plugins, all as greenlets of one gevent hub (DESIGN §3, §6).
+
+`start()` runs on the calling thread's hub and blocks until `stop()`; embed it with
+`gevent.spawn(arbiter.start)` and `arbiter.wait_started()`.
+"""
+import logging
+import os
+import signal
+import threading
+
+import gevent
+from gevent.event import Event
+from gevent.lock import RLock
+
+from gcircus.exc import ArgumentError, ConflictError
+from gcircus.pubsub import Publisher
+from gcircus.watcher import Watcher
+
+logger = logging.getLogger("gcircus")
+
+_SIGNAL_ACTIONS = {signal.SIGTERM: "quit", signal.SIGINT: "quit", signal.SIGQUIT: "quit",
+                   signal.SIGHUP: "reload"}
+
+
+class Arbiter:
+    """Controls a list of watchers (Circus's signature and options).
+
+    endpoint / pubsub_endpoint: the controller's ROUTER and the event PUB socket
+    (None disables either). check_delay: period of the safety-net sweep that reaps
+    exits the hub might have missed and enforces counts — exits themselves are
+    handled the moment they happen. stats_endpoint, plugins, sockets and httpd are
+    wired by gcircus.stats, gcircus.plugin, gcircus.sockets and gcircus.httpd.
+    """
+
+    def __init__(self, watchers, endpoint, pubsub_endpoint, check_delay=1.0, prereload_fn=None,
+                 context=None, loop=None, stats_endpoint=None, plugins=None, sockets=None,
+                 warmup_delay=0, httpd=False, httpd_host="localhost", httpd_port=8080,
+                 **options):
+        self.watchers = []
+        self._watchers_by_name = {}
+        self.endpoint = endpoint
+        self.pubsub_endpoint = pubsub_endpoint
+        self.check_delay = float(check_delay)
+        self.prereload_fn = prereload_fn
+        self.context = context
+        if loop is not None and not hasattr(loop, "run_callback"):
+            raise ArgumentError("loop must be a gevent loop (gcircus runs on gevent's hub)")
+        self.loop = loop
+        self.stats_endpoint = stats_endpoint
+        self.plugins = list(plugins or [])
+        self.sockets = {sock.name: sock for sock in (sockets or [])}
+        self.warmup_delay = float(warmup_delay)
+        self.httpd, self.httpd_host, self.httpd_port = httpd, httpd_host, httpd_port
+        self.options = options
+        self.umask = options.get("umask")
+        self.handle_signals = options.get("handle_signals")
+        self.publisher = Publisher(pubsub_endpoint, context)
+        self.controller = None
+        self.services = []       # started components with a stop(): controller, stats, plugins...
+        self.started = Event()
+        self._stopped = Event()
+        self._stopping = False
+        self._lock = RLock()     # guards the watcher list (add/rm), not the watchers themselves
+        self._tick = None
+        self._signal_handlers = []
+        self._thread_ident = None
+        self._hub = None
+        for watcher in watchers or []:
+            self._register(watcher)
+
+    # -- watchers --------------------------------------------------------------------
+
+    def _register(self, watcher):
+        key = watcher.name.lower()
+        if key in self._watchers_by_name:
+            raise ConflictError("a watcher named %r already exists" % watcher.name)
+        watcher.arbiter = self
+        watcher.publisher = self.publisher
+        watcher.sockets = self.sockets
+        self.watchers.append(watcher)
+        self._watchers_by_name[key] = watcher
+
+    def iter_watchers(self, reverse=True):
+        """Watchers by priority, highest first (lowest first with reverse=False)."""
+        return sorted(self.watchers, key=lambda w: w.priority, reverse=reverse)
+
+    def get_watcher(self, name):
+        """The watcher called name (case-insensitive); KeyError if there is none."""
+        return self._watchers_by_name[name.lower()]
+
+    def add_watcher(self, name, cmd, **kw):
+        """Create, register and return a new watcher (start it yourself, or via `add start=true`)."""
+        with self._lock:
+            if name.lower() in self._watchers_by_name:
+                raise ConflictError("a watcher named %r already exists" % name)
+            watcher = Watcher(name, cmd, **kw)
+            self._register(watcher)
+        watcher._event("add")
+        return watcher
+
+    def rm_watcher(self, name, nostop=False):
+        """Stop (unless nostop) and remove a watcher; KeyError if unknown."""
+        with self._lock:
+            watcher = self.get_watcher(name)
+            self.watchers.remove(watcher)
+            del self._watchers_by_name[watcher.name.lower()]
+        watcher._event("remove")
+        if not nostop:
+            watcher.stop()
+        watcher.close()
+        return watcher
+
+    def numprocesses(self):
+        """Processes running across all watchers."""
+        return sum(len(w.processes) for w in self.watchers)
+
+    def numwatchers(self):
+        return len(self.watchers)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def initialize(self):
+        """Bind the event and control endpoints and the sockets; runs before any spawn."""
+        if self.umask is not None:
+            os.umask(int(self.umask))
+        self.publisher.start()
+        for sock in self.sockets.values():
+            if hasattr(sock, "bind_and_listen") and not getattr(sock, "so_reuseport", False):
+                sock.bind_and_listen()
+        if self.endpoint is not None:
+            from gcircus.controller import Controller
+            self.controller = Controller(self, self.endpoint, self.context)
+            self.controller.start()
+            self.services.append(self.controller)
+        for starter in _SERVICE_STARTERS:
+            service = starter(self)
+            if service is not None:
+                self.services.append(service)
+
+    def start(self):
+        """Start every autostart watcher by priority and serve until stop(); blocks."""
+        self._thread_ident = threading.get_ident()
+        self._hub = gevent.get_hub()
+        self._stopped.clear()
+        self._stopping = False
+        try:
+            self.initialize()
+        except Exception:
+            self._release()
+            raise
+        self._install_signal_handlers()
+        if self.check_delay > 0:
+            self._tick = gevent.spawn(self._tick_loop)
+            self._tick.name = "arbiter[tick]"
+        self.start_watchers()
+        logger.info("Arbiter now waiting for commands")
+        self.started.set()
+        self._stopped.wait()
+
+    def wait_started(self, timeout=None):
+        return self.started.wait(timeout)
+
+    def start_watchers(self):
+        for watcher in self.iter_watchers():
+            if self._stopping:
+                return
+            if watcher.autostart and not watcher.on_demand:
+                watcher.start()
+                if self.warmup_delay > 0:
+                    gevent.sleep(self.warmup_delay)
+
+    def stop_watchers(self):
+        """Stop all watchers concurrently (initiated lowest priority first)."""
+        jobs = [gevent.spawn(w.stop) for w in self.iter_watchers(reverse=False)]
+        gevent.joinall(jobs)
+
+    def _tick_loop(self):
+        """Owned by the arbiter; runs every check_delay until stop(). A safety net only."""
+        while not self._stopping:
+            gevent.sleep(self.check_delay)
+            for watcher in list(self.watchers):
+                try:
+                    watcher.reap_and_manage_processes()
+                except Exception:
+                    logger.exception("management of watcher %s failed", watcher.name)
+
+    def stop(self):
+        """Stop every watcher, then the control plane; start() returns afterwards."""
+        if self._thread_ident not in (None, threading.get_ident()):
+            return self._stop_from_other_thread()
+        if self._stopping:
+            self._stopped.wait()
+            return
+        self._stopping = True
+        try:
+            self.stop_watchers()
+        finally:
+            self._release()
+
+    def _stop_from_other_thread(self):
+        """stop() called from another thread: run it on the arbiter's own hub and wait."""
+        done = threading.Event()
+        self._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(self._stop_and_flag, done))
+        done.wait()
+
+    def _stop_and_flag(self, done):
+        try:
+            self.stop()
+        finally:
+            done.set()
+
+    def _release(self):
+        if self._tick is not None:
+            self._tick.kill(block=False)
+            self._tick = None
+        for service in reversed(self.services):
+            try:
+                service.stop()
+            except Exception:
+                logger.exception("stopping %r failed", service)
+        self.services = []
+        self.controller = None
+        self.publisher.stop()
+        for sock in self.sockets.values():
+            if hasattr(sock, "close"):
+                sock.close()
+        for watcher in self.watchers:
+            watcher.close()
+        for handler in self._signal_handlers:
+            handler.cancel()
+        self._signal_handlers = []
+        self.started.clear()
+        self._stopped.set()
+
+    def reload(self, graceful=True, sequential=False):
+        """prereload_fn, reopen log files, then reload every watcher by priority."""
+        if self._stopping:
+            return
+        if self.prereload_fn is not None:
+            self.prereload_fn(self)
+        _reopen_log_files()
+        for watcher in self.iter_watchers():
+            watcher.reload(graceful=graceful, sequential=sequential)
+
+    # -- signals ---------------------------------------------------------------------
+
+    def _install_signal_handlers(self):
+        handle = self.handle_signals
+        if handle is None:
+            handle = threading.current_thread() is threading.main_thread()
+        if not handle:
+            return
+        for signum, action in _SIGNAL_ACTIONS.items():
+            self._signal_handlers.append(gevent.signal_handler(signum, self._on_signal, signum, action))
+
+    def _on_signal(self, signum, action):
+        """Signal handlers only post the request; it runs like the wire command would."""
+        logger.info("got signal %s: %s", signal.Signals(signum).name, action)
+        job = gevent.spawn(self.stop if action == "quit" else self.reload)
+        job.name = "signal[%s]" % action
+
+    def __repr__(self):
+        return "<Arbiter %d watchers>" % len(self.watchers)
+
+
+def _reopen_log_files():
+    for handler in logging.getLogger("gcircus").handlers + logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                handler.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+
+
+# Components that later modules register: each is starter(arbiter) -> service or None.
+_SERVICE_STARTERS = []
+
+
+def register_service(starter):
+    """Let a component (stats, plugins, httpd) start with every arbiter; returns starter."""
+    _SERVICE_STARTERS.append(starter)
+    return starter

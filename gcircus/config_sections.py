@@ -1,0 +1,322 @@
+"""Turn the expanded values of one INI section into the typed dict its consumer takes.
+
+- ``[circus]``         -> arbiter keyword arguments (every key present, with Circus's INI defaults)
+- ``[watcher:NAME]``   -> Watcher keyword arguments (Circus's documented options always present; our own
+                          extensions — min_uptime, backoff_* — only when set, so the Watcher's defaults rule)
+- ``[socket:NAME]``    -> CircusSocket keyword arguments (every key present)
+- ``[plugin:NAME]``    -> plugin config: ``name``, ``use``, ``priority`` and every other key as a string
+
+Each builder converts every key before giving up, so one ConfigError reports all the bad values of a section at
+once; each message reads ``<file> [<section>] <key>: <reason>``.  Builders take the already-expanded values
+(see config_env) and append non-fatal remarks to a ``warnings`` list.
+"""
+import signal
+
+from gcircus import converters as conv
+from gcircus.config_parser import ConfigError
+
+_ABSENT = object()
+STREAM_KEYS = ("stdout_stream", "stderr_stream")
+
+
+def _optional_str(value):
+    """A string option where an empty value means "not set"."""
+    return value if value != "" else None
+
+
+CIRCUS_OPTIONS = {
+    "endpoint": (str, "tcp://127.0.0.1:5555"),
+    "endpoint_owner": (_optional_str, None),
+    "pubsub_endpoint": (str, "tcp://127.0.0.1:5556"),
+    # Circus listens on a multicast group by default and tells anyone the control endpoint; we only do so
+    # when asked (DESIGN §7).  An empty value also means off.
+    "multicast_endpoint": (_optional_str, None),
+    "statsd": (conv.to_bool, False),
+    "stats_endpoint": (str, "tcp://127.0.0.1:5557"),
+    "statsd_close_outputs": (conv.to_bool, False),
+    "check_delay": (conv.to_float, 5.0),
+    "warmup_delay": (conv.to_duration, 0.0),
+    "umask": (conv.to_umask, None),
+    "httpd": (conv.to_bool, False),
+    "httpd_host": (str, "localhost"),
+    "httpd_port": (conv.to_port, 8080),
+    "httpd_close_outputs": (conv.to_bool, False),
+    "debug": (conv.to_bool, False),
+    "debug_gc": (conv.to_bool, False),
+    "pidfile": (_optional_str, None),
+    "loglevel": (conv.to_choice(("critical", "error", "warning", "info", "debug")), None),
+    "logoutput": (_optional_str, None),
+    "loggerconfig": (_optional_str, None),
+    "fqdn_prefix": (_optional_str, None),
+    "stream_backend": (conv.to_choice(("gevent", "thread")), "gevent"),
+    "curve_secret_key": (_optional_str, None),
+    "curve_allowed_keys": (_optional_str, None),
+}
+# read by the loader itself, not passed on
+CIRCUS_LOADER_KEYS = ("include", "include_dir")
+
+WATCHER_OPTIONS = {
+    "cmd": (str, _ABSENT),
+    "args": (str, None),
+    "numprocesses": (conv.to_nonneg_int, 1),
+    # Circus reads this one as an int; a duration is a float everywhere else, so "0.5" is accepted here
+    "warmup_delay": (conv.to_duration, 0.0),
+    "working_dir": (_optional_str, None),
+    "shell": (conv.to_bool, False),
+    "shell_args": (str, None),
+    "uid": (_optional_str, None),
+    "gid": (_optional_str, None),
+    "max_retry": (conv.to_retry_count, 5),
+    "send_hup": (conv.to_bool, False),
+    "stop_signal": (conv.to_signum, int(signal.SIGTERM)),
+    "stop_children": (conv.to_bool, False),
+    "graceful_timeout": (conv.to_duration, 30.0),
+    "executable": (_optional_str, None),
+    "priority": (conv.to_int, 0),
+    "singleton": (conv.to_bool, False),
+    "use_sockets": (conv.to_bool, False),
+    "copy_env": (conv.to_bool, False),
+    "copy_path": (conv.to_bool, False),
+    "max_age": (conv.to_duration, 0.0),
+    "max_age_variance": (conv.to_duration, 30.0),
+    "respawn": (conv.to_bool, True),
+    "autostart": (conv.to_bool, True),
+    "on_demand": (conv.to_bool, False),
+    "virtualenv": (_optional_str, None),
+    "virtualenv_py_ver": (conv.to_python_version, None),
+    "stdin_socket": (_optional_str, None),
+    "close_child_stdin": (conv.to_bool, True),
+    "close_child_stdout": (conv.to_bool, False),
+    "close_child_stderr": (conv.to_bool, False),
+    # gcircus restart policy (DESIGN §5): defaults live in the Watcher
+    "min_uptime": (conv.to_duration, _ABSENT),
+    "backoff_base": (conv.to_duration, _ABSENT),
+    "backoff_max": (conv.to_duration, _ABSENT),
+    # accepted and unused by Circus's watcher; typed so a typo in the value is still caught
+    "check_flapping": (conv.to_bool, _ABSENT),
+}
+# whole-mapping options that INI spells key by key (hooks.before_start = ..., rlimit_nofile = ...)
+_MAPPING_KEYS = ("hooks", "rlimits") + STREAM_KEYS
+STREAM_OPTION_TYPES = {
+    "max_bytes": conv.to_nonneg_int,
+    "backup_count": conv.to_nonneg_int,
+    "rotate_interval": conv.to_nonneg_int,
+    "utc": conv.to_bool,
+}
+
+SOCKET_OPTIONS = {
+    "host": (str, "localhost"),
+    "port": (conv.to_port, 8080),
+    "path": (_optional_str, None),
+    "family": (conv.to_socket_family, "AF_INET"),
+    "type": (conv.to_socket_type, "SOCK_STREAM"),
+    "proto": (conv.to_socket_proto, 0),
+    "backlog": (conv.to_nonneg_int, 2048),
+    "so_reuseport": (conv.to_bool, False),
+    # Circus's default 8 read as decimal is 0o010; keep the same effective mask
+    "umask": (conv.to_umask, 0o010),
+    "replace": (conv.to_bool, False),
+    "blocking": (conv.to_bool, False),
+    "interface": (_optional_str, None),
+}
+
+
+class FieldReader:
+    """Converts the values of one section, collecting every bad value instead of stopping at the first."""
+
+    def __init__(self, section, values, warnings):
+        self.section = section      # config_parser.Section: gives file names for messages
+        self.values = values        # {key: expanded string}
+        self.warnings = warnings
+        self.errors = []
+        self.used = set()
+
+    def where(self, key=None):
+        path = self.section.origin(key) if key else self.section.path
+        return "%s [%s]" % (path, self.section.name) + (" %s" % key if key else "")
+
+    def error(self, key, reason):
+        self.errors.append("%s: %s" % (self.where(key), reason))
+
+    def warn(self, key, reason):
+        self.warnings.append("%s: %s" % (self.where(key), reason))
+
+    def convert(self, key, converter, default=_ABSENT):
+        """Return ``converter(value)`` of ``key``, ``default`` if absent or bad (a bad value is recorded)."""
+        self.used.add(key)
+        if key not in self.values:
+            return default
+        try:
+            return converter(self.values[key])
+        except ValueError as error:
+            self.error(key, str(error))
+            return default
+
+    def fill(self, target, table):
+        """Convert every option of ``table`` (``{key: (converter, default)}``) into ``target``."""
+        for key, (converter, default) in table.items():
+            value = self.convert(key, converter, default)
+            if value is not _ABSENT:
+                target[key] = value
+
+    def with_prefix(self, prefix):
+        """Return ``{suffix: value}`` for the keys starting with ``prefix``, marking them used."""
+        found = {}
+        for key, value in self.values.items():
+            if key.startswith(prefix):
+                self.used.add(key)
+                found[key[len(prefix):]] = (key, value)
+        return found
+
+    def unused(self):
+        return [key for key in self.values if key not in self.used]
+
+    def own_unused(self):
+        """Unused keys written in the section itself (keys inherited from [DEFAULT] are not typos here)."""
+        return [key for key in self.unused() if key in self.section.own]
+
+    def raise_errors(self):
+        if self.errors:
+            raise ConfigError("\n".join(self.errors), self.errors)
+
+
+def build_circus(section, values, warnings):
+    """Return the arbiter settings of ``[circus]``; raises ConfigError listing every bad value."""
+    reader = FieldReader(section, values, warnings)
+    settings = {}
+    reader.fill(settings, CIRCUS_OPTIONS)
+    reader.used.update(CIRCUS_LOADER_KEYS)
+    if "stats_endpoint" in values and not settings["statsd"]:
+        # Circus's rule: naming a stats endpoint turns statsd on
+        reader.warn("stats_endpoint", "setting stats_endpoint turns statsd on (deprecated: set statsd = true)")
+        settings["statsd"] = True
+    for key in reader.own_unused():
+        reader.warn(key, "unknown option, ignored")
+    reader.raise_errors()
+    return settings
+
+
+def build_watcher(section, values, env, socket_names, warnings):
+    """Return the Watcher keyword arguments of ``[watcher:NAME]``; raises ConfigError on bad values."""
+    reader = FieldReader(section, values, warnings)
+    name = section.name.split(":", 1)[1].strip()
+    if not name:
+        reader.error(None, "watcher name is empty")
+    watcher = {"name": name}
+    reader.fill(watcher, WATCHER_OPTIONS)
+    if not watcher.get("cmd"):
+        reader.error("cmd", "missing command (cmd is required)")
+    watcher["env"] = env
+    watcher["rlimits"] = _read_rlimits(reader)
+    watcher["hooks"] = _read_hooks(reader)
+    for stream_key in STREAM_KEYS:
+        watcher[stream_key] = _read_stream(reader, stream_key)
+    _read_free_form(reader, watcher)
+    _check_watcher(reader, watcher, socket_names)
+    reader.raise_errors()
+    return watcher
+
+
+def _read_rlimits(reader):
+    rlimits = {}
+    for suffix, (key, value) in reader.with_prefix("rlimit_").items():
+        try:
+            rlimits[conv.to_rlimit_name(suffix)] = conv.to_rlimit_value(value)
+        except ValueError as error:
+            reader.error(key, str(error))
+    return rlimits
+
+
+def _read_hooks(reader):
+    hooks = {}
+    for suffix, (key, value) in reader.with_prefix("hooks.").items():
+        try:
+            hooks[conv.to_hook_name(suffix)] = conv.to_hook_spec(value)
+        except ValueError as error:
+            reader.error(key, str(error))
+    return hooks
+
+
+def _read_stream(reader, stream_key):
+    """Return the ``<stream_key>.*`` options as a dict (numbers and ``utc`` typed), or None if there are none."""
+    options = {}
+    for suffix, (key, value) in reader.with_prefix(stream_key + ".").items():
+        if not suffix:
+            reader.error(key, "empty stream option name")
+            continue
+        converter = STREAM_OPTION_TYPES.get(suffix, str)
+        try:
+            options[suffix] = converter(value)
+        except ValueError as error:
+            reader.error(key, str(error))
+    return options or None
+
+
+def _read_free_form(reader, watcher):
+    """Keep every other key as a string option (plugins read e.g. ``flapping.max_retry`` from there)."""
+    for key in reader.unused():
+        if key in ("env", "name"):
+            # Circus silently drops these; say so, a user who wrote them expected an effect
+            hint = "use an [env:%s] section" % watcher["name"] if key == "env" else "the name is the section's"
+            reader.warn(key, "ignored in a watcher section (%s)" % hint)
+        elif key in _MAPPING_KEYS:
+            reader.error(key, "write it key by key (e.g. %s)" % _mapping_example(key))
+        else:
+            watcher[key] = reader.values[key]
+
+
+def _mapping_example(key):
+    return {"hooks": "hooks.before_start = pkg.mod.func", "rlimits": "rlimit_nofile = 1024"}.get(
+        key, "%s.class = FileStream" % key)
+
+
+def _check_watcher(reader, watcher, socket_names):
+    """Cross-option rules that no single converter can check."""
+    if watcher["singleton"] and watcher["numprocesses"] > 1:
+        reader.error("numprocesses", "a singleton watcher runs at most 1 process, got %d" % watcher["numprocesses"])
+    stdin_socket = watcher["stdin_socket"]
+    if stdin_socket is not None and stdin_socket.lower() not in socket_names:
+        reader.error("stdin_socket", "unknown socket %r (no [socket:%s] section)" % (stdin_socket, stdin_socket))
+    for key in ("copy_path", "virtualenv"):
+        if watcher[key] and not watcher["copy_env"]:
+            reader.warn(key, "has no effect unless copy_env = true")
+
+
+def build_socket(section, values, warnings):
+    """Return the CircusSocket keyword arguments of ``[socket:NAME]`` (name lower-cased, as Circus)."""
+    reader = FieldReader(section, values, warnings)
+    name = section.name.split(":", 1)[1].strip().lower()
+    if not name:
+        reader.error(None, "socket name is empty")
+    sock = {"name": name}
+    reader.fill(sock, SOCKET_OPTIONS)
+    if sock["path"] is not None:
+        if "family" in values and sock["family"] != "AF_UNIX":
+            reader.error("family", "a socket with a path is AF_UNIX, not %s" % sock["family"])
+        # a unix socket has no host or port (listsockets shows them as null)
+        sock.update(family="AF_UNIX", host=None, port=None)
+    elif sock["family"] == "AF_UNIX":
+        reader.error("path", "an AF_UNIX socket needs a path")
+    for key in reader.own_unused():
+        reader.warn(key, "unknown socket option, ignored")
+    reader.raise_errors()
+    return sock
+
+
+def build_plugin(section, values, warnings):
+    """Return the plugin config of ``[plugin:NAME]``: every key as a string, ``use`` checked, ``priority`` int."""
+    reader = FieldReader(section, values, warnings)
+    if not section.name.split(":", 1)[1].strip():
+        reader.error(None, "plugin name is empty")
+    plugin = dict(values)
+    # the plugin runs as the watcher "plugin:NAME" (section name verbatim), as in Circus
+    plugin["name"] = section.name
+    use = reader.convert("use", conv.to_dotted_name)
+    if "use" not in values:
+        reader.error("use", "missing plugin class (use = package.module.Class is required)")
+    elif use is not _ABSENT:
+        plugin["use"] = use
+    # plugins start before ordinary watchers (priority 0) unless told otherwise
+    plugin["priority"] = reader.convert("priority", conv.to_int, 1)
+    reader.raise_errors()
+    return plugin

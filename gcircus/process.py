@@ -1,0 +1,351 @@
+"""Process: one supervised child.
+
+A Process spawns its child through gcircus.spawner and learns of its exit from a
+gevent child watcher registered before the spawning greenlet can yield, so no exit
+is ever missed or polled for (DESIGN §4). Exit listeners are called from the hub.
+"""
+import errno
+import logging
+import os
+import signal
+import subprocess
+import time
+
+import gevent
+import psutil
+from gevent.event import Event
+
+from gcircus import cmdline, spawner
+from gcircus.procinfo import get_info
+
+logger = logging.getLogger("gcircus")
+
+RUNNING = 0
+DEAD_OR_ZOMBIE = 1
+UNEXISTING = 2
+OTHER = 3
+
+_NO_SUCH_PROCESS = "No such process (stopped?)"
+# Only when a child watcher is impossible (arbiter in a non-main thread's hub).
+FALLBACK_POLL_INTERVAL = 0.05
+
+
+def decode_wait_status(status):
+    """Raw wait status -> Circus's exit_code: the exit status, or minus the signal number."""
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    if os.WIFEXITED(status):
+        return os.WEXITSTATUS(status)
+    return status
+
+
+def describe_exit(exit_code):
+    """Readable reason for logs (gunicorn style: SIGKILL may well be the OOM killer)."""
+    if exit_code is None:
+        return "still running"
+    if exit_code >= 0:
+        return "exited with status %d" % exit_code
+    try:
+        name = signal.Signals(-exit_code).name
+    except ValueError:
+        name = "signal %d" % -exit_code
+    if -exit_code == signal.SIGKILL:
+        return "killed by %s (perhaps out of memory?)" % name
+    return "killed by %s" % name
+
+
+class Process:
+    """Wraps one child process.
+
+    The positional signature is the one Circus documents; `name` and the
+    pipe/close options are keywords. `sockets` maps socket names to fds for
+    `$(circus.sockets.NAME)`; `stdin_fd` is put on the child's fd 0.
+    """
+
+    def __init__(self, wid, cmd, args=None, working_dir=None, shell=False, uid=None, gid=None,
+                 env=None, rlimits=None, executable=None, use_fds=False, watcher=None, spawn=True,
+                 *, name=None, pipe_stdout=True, pipe_stderr=True, close_child_stdin=True,
+                 close_child_stdout=False, close_child_stderr=False, shell_args=None,
+                 sockets=None, stdin_fd=None, variables=None):
+        self.wid = wid
+        self.name = name if name is not None else str(wid)
+        self.cmd = cmd
+        self.args = args
+        self.working_dir = working_dir or _default_working_dir()
+        self.shell = shell
+        self.shell_args = shell_args
+        self.uid = spawner.resolve_uid(uid)
+        self.gid = spawner.resolve_gid(gid)
+        self.username = spawner.username_of(self.uid) if self.uid is not None else None
+        self.env = dict(env) if env else {}
+        self.rlimits = dict(rlimits) if rlimits else {}
+        self.executable = executable
+        self.use_fds = use_fds
+        self.watcher = watcher
+        self.pipe_stdout = pipe_stdout
+        self.pipe_stderr = pipe_stderr
+        self.close_child_stdin = close_child_stdin
+        self.close_child_stdout = close_child_stdout
+        self.close_child_stderr = close_child_stderr
+        self.sockets = dict(sockets or {})
+        self.stdin_fd = stdin_fd
+        self.variables = dict(variables or {})
+        self.stopping = False          # set when we asked it to stop: its exit is expected
+        self.started = None
+        self.returncode = None
+        self.exited = Event()
+        self._popen = None
+        self._exit_watch = None
+        self._exit_listeners = []
+        self._psproc = None
+        self.pumps = []
+        if spawn:
+            self.spawn()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def format_args(self, sockets_fds=None):
+        """The argv this process runs (after `$(circus.*)` substitution)."""
+        sockets = sockets_fds if sockets_fds is not None else self.sockets
+        variables = cmdline.build_variables(self.wid, self.env, sockets, self._option_variables())
+        return cmdline.build_argv(self.cmd, self.args, variables, self.shell, self.shell_args)
+
+    def _option_variables(self):
+        options = dict(self.variables)
+        options.update(shell=self.shell, working_dir=self.working_dir, uid=self.uid, gid=self.gid,
+                       executable=self.executable, use_fds=self.use_fds)
+        return options
+
+    def spawn(self):
+        """Start the child; raises gcircus.exc.SpawnError with the reason on failure."""
+        if self.close_child_stdin:
+            stdin = subprocess.DEVNULL
+        else:
+            stdin = None
+        if self.stdin_fd is not None:
+            stdin = self.stdin_fd
+        pass_fds = list(self.sockets.values()) if self.use_fds else []
+        _install_sigchld_handler()
+        self._popen = spawner.spawn(
+            self.format_args(), shell=self.shell, executable=self.executable, cwd=self.working_dir,
+            env=self.env, uid=self.uid, gid=self.gid, rlimits=self.rlimits, stdin=stdin,
+            pipe_stdout=self.pipe_stdout, pipe_stderr=self.pipe_stderr,
+            close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
+            pass_fds=pass_fds)
+        self.started = time.time()
+        # No yield may happen between the fork and this registration (DESIGN §4).
+        self._watch_exit()
+        return self.started
+
+    def _watch_exit(self):
+        loop = gevent.get_hub().loop
+        try:
+            self._exit_watch = loop.child(self.pid)
+        except (TypeError, AttributeError):
+            # Child watchers exist only on the main thread's default loop.
+            self._exit_watch = gevent.spawn(self._poll_exit)
+            return
+        self._exit_watch.start(self._on_child_event)
+
+    def _on_child_event(self):
+        """Hub callback from the child watcher: the kernel reported our child's exit."""
+        self._exit_watch.stop()
+        self._set_exited(decode_wait_status(self._exit_watch.rstatus))
+
+    def _poll_exit(self):
+        """Owned by the Process in non-main-thread hubs; lives until the child exits."""
+        while True:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self._set_exited(None)
+                return
+            if pid:
+                self._set_exited(decode_wait_status(status))
+                return
+            gevent.sleep(FALLBACK_POLL_INTERVAL)
+
+    def _set_exited(self, exit_code):
+        self.returncode = exit_code
+        # Tell Popen its child is collected, so its own cleanup never waitpid()s a reused pid.
+        self._popen.returncode = exit_code if exit_code is not None else 0
+        self._psproc = None
+        self.exited.set()
+        for listener in self._exit_listeners:
+            try:
+                listener(self)
+            except Exception:
+                logger.exception("exit listener of process %s failed", self.pid)
+
+    def add_exit_listener(self, listener):
+        """Call listener(process) from the hub when the child exits (at once if it already has)."""
+        self._exit_listeners.append(listener)
+        if self.exited.is_set():
+            listener(self)
+
+    def wait(self, timeout=None):
+        """Wait for the exit; returns the exit code, or None on timeout."""
+        self.exited.wait(timeout)
+        return self.returncode
+
+    def poll(self):
+        return self.returncode
+
+    def is_alive(self):
+        return self._popen is not None and not self.exited.is_set()
+
+    # -- signals -------------------------------------------------------------------
+
+    def send_signal(self, sig):
+        """Send sig to the process; a process that is already gone is not an error."""
+        if not self.is_alive():
+            return
+        try:
+            os.kill(self.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def stop(self):
+        """Ask the process to terminate (SIGTERM); release its pipes once it has exited."""
+        self.send_signal(signal.SIGTERM)
+        if not self.pumps:
+            self.close_output_channels()
+
+    def close_output_channels(self):
+        if self._popen is None:
+            return
+        for stream in (self._popen.stdout, self._popen.stderr):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+    def kill_tree(self, sig=signal.SIGKILL):
+        """Signal the process, its process group and every descendant (escalation path)."""
+        pids = self.children(recursive=True)
+        self.send_signal(sig)
+        try:
+            os.killpg(self.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pid in pids:
+            _signal_pid(pid, sig)
+        return pids
+
+    # -- introspection ---------------------------------------------------------------
+
+    @property
+    def pid(self):
+        return self._popen.pid if self._popen is not None else None
+
+    @property
+    def stdout(self):
+        return self._popen.stdout if self._popen is not None else None
+
+    @property
+    def stderr(self):
+        return self._popen.stderr if self._popen is not None else None
+
+    def _psutil(self):
+        if not self.is_alive():
+            raise psutil.NoSuchProcess(self.pid)
+        if self._psproc is None:
+            self._psproc = psutil.Process(self.pid)
+        return self._psproc
+
+    def age(self):
+        return time.time() - self.started if self.started else 0
+
+    def info(self):
+        """Circus's info dict, or the string 'No such process (stopped?)' once it is gone."""
+        try:
+            info = get_info(self._psutil())
+        except psutil.NoSuchProcess:
+            return _NO_SUCH_PROCESS
+        info["age"] = self.age()
+        info["started"] = self.started
+        info["children"] = []
+        for child in self._children_processes():
+            try:
+                info["children"].append(get_info(child))
+            except psutil.NoSuchProcess:
+                continue
+        info["wid"] = self.wid
+        return info
+
+    def _children_processes(self, recursive=False):
+        try:
+            return self._psutil().children(recursive=recursive)
+        except psutil.NoSuchProcess:
+            return []
+
+    def children(self, recursive=False):
+        return [child.pid for child in self._children_processes(recursive)]
+
+    def is_child(self, pid):
+        return pid in self.children()
+
+    def send_signal_child(self, pid, signum):
+        """Signal one direct child; psutil.NoSuchProcess if pid is not one."""
+        if pid not in self.children():
+            raise psutil.NoSuchProcess(pid)
+        os.kill(pid, signum)
+
+    def send_signal_children(self, signum, recursive=False):
+        for pid in self.children(recursive):
+            _signal_pid(pid, signum)
+
+    @property
+    def status(self):
+        """RUNNING, DEAD_OR_ZOMBIE, UNEXISTING or OTHER, as Circus reports it."""
+        try:
+            state = self._psutil().status()
+        except psutil.NoSuchProcess:
+            return UNEXISTING
+        if state in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
+            return DEAD_OR_ZOMBIE
+        if state in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP):
+            return OTHER
+        return RUNNING
+
+    def __lt__(self, other):
+        return (self.started or 0) < (other.started or 0)
+
+    def __gt__(self, other):
+        return (self.started or 0) > (other.started or 0)
+
+    def __repr__(self):
+        return "<Process %s pid=%s wid=%s>" % (self.name, self.pid, self.wid)
+
+
+_sigchld_installed = False
+
+
+def _install_sigchld_handler():
+    """gevent installs libev's SIGCHLD handler lazily, at the first child watcher: a child
+    that exits before that is never reported. Install it once, before the first fork."""
+    global _sigchld_installed
+    if _sigchld_installed:
+        return
+    loop = gevent.get_hub().loop
+    if getattr(loop, "default", False) and hasattr(loop, "install_sigchld"):
+        loop.install_sigchld()
+        _sigchld_installed = True
+
+
+def _signal_pid(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except OSError as error:
+        if error.errno != errno.ESRCH:
+            raise
+
+
+def _default_working_dir():
+    """$PWD when it names the current directory (keeps symlinked paths), else getcwd()."""
+    cwd = os.getcwd()
+    pwd_env = os.environ.get("PWD")
+    try:
+        if pwd_env and os.path.samefile(pwd_env, cwd):
+            return pwd_env
+    except OSError:
+        pass
+    return cwd

@@ -1,0 +1,80 @@
+"""Event publishing: Circus's `watcher.<name>.<event>` messages on a zmq PUB socket.
+
+A PUB send with NOBLOCK never waits (zmq drops past the high-water mark), so any
+greenlet may publish directly without queueing. In-process listeners (tests,
+embedding apps, the stats collector) get the same events as plain Python calls.
+"""
+import json
+import logging
+import time
+
+import zmq.green as zmq
+
+logger = logging.getLogger("gcircus")
+
+
+def normalize_topic_name(name):
+    """Circus's topic spelling of a watcher name: lower case, spaces as underscores."""
+    return name.lower().replace(" ", "_")
+
+
+def event_topic(watcher_name, event):
+    return "watcher.%s.%s" % (normalize_topic_name(watcher_name), event)
+
+
+class Publisher:
+    """Owns the PUB socket on `pubsub_endpoint` (None: in-process listeners only)."""
+
+    def __init__(self, endpoint=None, context=None, bind_callback=None):
+        self.endpoint = endpoint
+        self.context = context
+        self.socket = None
+        self.listeners = []
+        self._bind_callback = bind_callback
+
+    def start(self):
+        if self.endpoint is None or self.socket is not None:
+            return
+        self.context = self.context or zmq.Context.instance()
+        socket = self.context.socket(zmq.PUB)
+        socket.linger = 0
+        if self._bind_callback is not None:
+            self._bind_callback(socket)
+        try:
+            socket.bind(self.endpoint)
+        except zmq.ZMQError as error:
+            socket.close()
+            raise OSError("cannot bind pubsub_endpoint %s: %s" % (self.endpoint, error)) from error
+        self.socket = socket
+
+    def stop(self):
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+
+    def add_listener(self, listener):
+        """listener(topic: str, message: dict) is called for every event, in the publisher's greenlet."""
+        self.listeners.append(listener)
+
+    def remove_listener(self, listener):
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
+    def publish(self, topic, message):
+        if self.socket is not None:
+            try:
+                body = json.dumps(message).encode("utf-8")
+                self.socket.send_multipart([topic.encode("utf-8"), body], zmq.NOBLOCK)
+            except zmq.Again:
+                pass  # PUB semantics: no subscriber keeping up means the event is dropped
+            except zmq.ZMQError as error:
+                logger.warning("cannot publish %s: %s", topic, error)
+        for listener in list(self.listeners):
+            try:
+                listener(topic, message)
+            except Exception:
+                logger.exception("event listener %r failed on %s", listener, topic)
+
+    def publish_watcher_event(self, watcher_name, event, **fields):
+        fields.setdefault("time", time.time())
+        self.publish(event_topic(watcher_name, event), fields)

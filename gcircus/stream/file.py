@@ -1,0 +1,211 @@
+"""File output: FileStream (with size rotation) and WatchedFileStream (follows an external logrotate).
+
+Files are opened append-only in binary mode on a raw descriptor: each chunk is one ``write()`` with no buffer in
+between, so the size used for rotation decisions is the file's real size and nothing sits in memory when the
+daemon dies. Without ``time_format`` the bytes are written exactly as the child produced them; with it, every
+line gets a ``<time> [<pid>] | `` prefix (see :class:`gcircus.stream.base.LineFramer`).
+
+A write that fails (missing directory, EACCES, disk full) is logged once per incident, the chunk is dropped and the
+descriptor closed; every later chunk tries to reopen, so writing resumes as soon as the path is usable again. No
+error ever reaches the caller: a full disk must not stop the pump, and through it the child.
+"""
+import errno
+import os
+import tempfile
+
+from gcircus.stream.base import BaseStream, Incident, LineFramer, as_int, chunk_bytes, chunk_time, line_prefix, log
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0)
+
+
+def _write_all(fd, data):
+    """os.write until everything is written (a regular file may accept a short write, e.g. near a full disk)."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written == 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        view = view[written:]
+
+
+def drop_options(stream, options, names, reason):
+    """Remove FileStream options that a subclass does not honour, saying so rather than ignoring them silently."""
+    dropped = sorted(name for name in names if options.pop(name, None) is not None)
+    if dropped:
+        log.warning('%s: ignoring %s (%s)', type(stream).__name__, ', '.join(dropped), reason)
+
+
+def _new_temp_file():
+    fd, path = tempfile.mkstemp(prefix='gcircus-', suffix='.log')
+    os.close(fd)
+    return path
+
+
+class FileStream(BaseStream):
+    """Append a process's output to a file, optionally rotating it by size.
+
+    :param filename: the file; default a new temporary file (its name is in ``filename``).
+    :param max_bytes: rotate before a write would make the file reach this size; 0 (default) never rotates.
+    :param backup_count: how many rotated files (``filename.1`` newest ... ``filename.N`` oldest) to keep. With
+        ``max_bytes`` set and ``backup_count`` 0 the file is truncated when full. (Circus instead reopens the same
+        file in append mode, so the "rotation" does nothing and then repeats on every write.)
+    :param time_format: strftime format; when set each line is written as ``<time> [<pid>] | <line>``.
+
+    Rotation happens only between writes, so a chunk is never split across two files unless it alone is at least
+    ``max_bytes`` long; such a chunk is cut at its last newline that fits (or at ``max_bytes`` if none does), and
+    no byte is lost or written twice. No file ever exceeds ``max_bytes``.
+    """
+
+    def __init__(self, filename=None, max_bytes=0, backup_count=0, time_format=None, **kw):
+        super().__init__(**kw)
+        self.filename = os.fspath(filename) if filename is not None else _new_temp_file()
+        self.max_bytes = as_int(max_bytes, 'max_bytes', minimum=0)
+        self.backup_count = as_int(backup_count, 'backup_count', minimum=0)
+        self.time_format = time_format or None
+        self._framer = LineFramer() if self.time_format else None
+        self._fd = None
+        self._identity = None       # (st_dev, st_ino) of the open file
+        self._write_failure = Incident()
+        self._rotation_failure = Incident()
+        self.open()
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def open(self):
+        if self._fd is None:
+            try:
+                self._open_fd()
+            except OSError as err:
+                self._write_failure.failed('cannot open %s: %s; its output is dropped until it can be opened',
+                                           self.filename, err)
+
+    def close(self):
+        if self._framer is not None:
+            for (pid, _name), lines in self._framer.drain():
+                self._emit(self._render(pid, chunk_time({}), lines))
+        self._close_fd()
+
+    # -- writing -----------------------------------------------------------------------------------------------
+
+    def __call__(self, chunk):
+        if self._framer is None:
+            payload = chunk_bytes(chunk)
+        else:
+            payload = self._render(chunk.get('pid'), chunk_time(chunk), self._framer.feed(chunk))
+        if payload:
+            self._emit(payload)
+
+    def _render(self, pid, when, lines):
+        if not lines:
+            return b''
+        prefix = line_prefix(self.time_format, pid, when)
+        return (prefix + ('\n' + prefix).join(lines) + '\n').encode('utf-8')
+
+    def _emit(self, payload):
+        try:
+            if self._fd is None:
+                self._open_fd()
+            self._write_payload(payload)
+        except OSError as err:
+            self._write_failure.failed('cannot write to %s: %s; its output is dropped until it is writable again',
+                                       self.filename, err)
+            self._close_fd()    # so the next chunk retries the open
+        else:
+            self._write_failure.recovered('writing to %s again', self.filename)
+
+    def _write_payload(self, payload):
+        """Write one rendered chunk to the open file; subclasses add their reopen/rotation policy here."""
+        if self.max_bytes > 0:
+            self._write_with_size_rotation(payload)
+        else:
+            _write_all(self._fd, payload)
+
+    def _write_with_size_rotation(self, payload):
+        limit = self.max_bytes
+        # fstat rather than a counter: another writer (say stderr's stream on the same file) also appends to it.
+        size = os.fstat(self._fd).st_size
+        start, end = 0, len(payload)
+        while start < end:
+            if size + (end - start) < limit:
+                _write_all(self._fd, memoryview(payload)[start:])
+                return
+            if size > 0:
+                if not self._rotate():
+                    # Keeping the output matters more than the size limit; the next write tries again.
+                    _write_all(self._fd, memoryview(payload)[start:])
+                    return
+                size = 0
+                continue
+            # An empty file and still too much: this chunk alone is at least max_bytes, so it has to be split.
+            cut = payload.rfind(b'\n', start, start + limit) + 1 or start + limit
+            _write_all(self._fd, memoryview(payload)[start:cut])
+            size, start = cut - start, cut
+
+    def _rotate(self):
+        """Shift ``name`` -> ``name.1`` -> ... -> ``name.<backup_count>`` and reopen; False if renaming failed."""
+        self._close_fd()
+        try:
+            if self.backup_count > 0:
+                for number in range(self.backup_count - 1, 0, -1):
+                    older = '%s.%d' % (self.filename, number)
+                    if os.path.exists(older):
+                        os.replace(older, '%s.%d' % (self.filename, number + 1))
+                os.replace(self.filename, self.filename + '.1')
+                self._open_fd()
+            else:
+                self._open_fd(truncate=True)
+        except OSError as err:
+            self._rotation_failure.failed('cannot rotate %s: %s; it grows past max_bytes meanwhile',
+                                          self.filename, err)
+            if self._fd is None:
+                self._open_fd()
+            return False
+        self._rotation_failure.recovered('rotating %s again', self.filename)
+        return True
+
+    # -- descriptor --------------------------------------------------------------------------------------------
+
+    def _open_fd(self, truncate=False):
+        fd = os.open(self.filename, _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o666)
+        info = os.fstat(fd)
+        self._fd, self._identity = fd, (info.st_dev, info.st_ino)
+
+    def _close_fd(self):
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError as err:
+                log.warning('error closing %s: %s', self.filename, err)
+
+    def _reopen(self):
+        self._close_fd()
+        self._open_fd()
+
+    def __repr__(self):
+        return '<%s %s>' % (type(self).__name__, self.filename)
+
+
+class WatchedFileStream(FileStream):
+    """Append to a file that an external tool (logrotate) may rename or delete.
+
+    Before each write the path is stat()ed; if it is gone or is now another file (device/inode changed) the stream
+    reopens it, so the write lands in the new file. Lines already handed to the old file stay there; none is lost.
+
+    :param filename: the file to write.
+    :param time_format: as for :class:`FileStream`.
+    """
+
+    def __init__(self, filename=None, time_format=None, **kw):
+        drop_options(self, kw, ('max_bytes', 'backup_count'), 'rotation is left to the external tool')
+        super().__init__(filename, time_format=time_format, **kw)
+
+    def _write_payload(self, payload):
+        try:
+            info = os.stat(self.filename)
+            current = (info.st_dev, info.st_ino)
+        except OSError:
+            current = None
+        if current != self._identity:
+            self._reopen()
+        _write_all(self._fd, payload)

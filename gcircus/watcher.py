@@ -1,0 +1,571 @@
+"""Watcher: runs `numprocesses` copies of one command and keeps them alive.
+
+Commands on one watcher run one at a time under its lock and wait for each other.
+Exits arrive from the hub (Process exit listeners) on a queue drained by the
+watcher's supervise greenlet, so a dead child is replaced the moment the kernel
+reports it; children that die younger than `min_uptime` are respawned after an
+exponential backoff and `max_retry` such failures in a row stop the watcher.
+"""
+import logging
+import os
+import random
+import signal
+import time
+
+import gevent
+from gevent.lock import RLock
+from gevent.queue import Queue
+
+from gcircus import cmdline
+from gcircus.exc import SpawnError
+from gcircus.hooks import Hooks
+from gcircus.options import WATCHER_DEFAULTS
+from gcircus.process import Process, describe_exit
+from gcircus.states import WatcherState, check_transition
+from gcircus.stream.pump import Pump
+from gcircus.watcher_streams import WatcherStreams
+
+logger = logging.getLogger("gcircus")
+
+# How long a stop waits for a process's pipes to reach EOF before closing its streams.
+PIPE_DRAIN_TIMEOUT = 2.0
+
+
+def to_signum(value):
+    """Signal number from 15, '15', 'TERM', 'SIGTERM' (any case); ValueError names the bad value."""
+    if isinstance(value, int):
+        return signal.Signals(value).value
+    text = str(value).strip().upper()
+    if text.isdigit():
+        return signal.Signals(int(text)).value
+    if not text.startswith("SIG"):
+        text = "SIG" + text
+    try:
+        return signal.Signals[text].value
+    except KeyError:
+        raise ValueError("unknown signal %r" % value) from None
+
+
+class Watcher:
+    """Manages the processes of one command (Circus's API and options; DESIGN §4-5)."""
+
+    def __init__(self, name, cmd, args=None, numprocesses=1, warmup_delay=0.0, working_dir=None,
+                 shell=False, uid=None, max_retry=5, gid=None, send_hup=False, env=None,
+                 stopped=True, graceful_timeout=30.0, prereload_fn=None, rlimits=None,
+                 executable=None, stdout_stream=None, stderr_stream=None, stream_backend="gevent",
+                 priority=0, singleton=False, use_sockets=False, copy_env=False, **options):
+        known = {key: options.pop(key, WATCHER_DEFAULTS[key]) for key in list(WATCHER_DEFAULTS)
+                 if key in options}
+        opt = dict(WATCHER_DEFAULTS, **known)
+        self.name = name
+        self.res_name = name.lower().replace(" ", "_")
+        self.cmd = cmd
+        self.args = args
+        self.numprocesses = int(numprocesses)
+        self.warmup_delay = float(warmup_delay)
+        self.working_dir = working_dir
+        self.shell = shell
+        self.shell_args = opt["shell_args"]
+        self.uid = uid
+        self.gid = gid
+        self.max_retry = int(max_retry)
+        self.send_hup = send_hup
+        self.stop_signal = to_signum(opt["stop_signal"])
+        self.stop_children = bool(opt["stop_children"])
+        self.env = dict(env) if env else {}
+        self.graceful_timeout = float(graceful_timeout)
+        self.prereload_fn = prereload_fn
+        self.rlimits = dict(rlimits) if rlimits else {}
+        self.executable = executable
+        self.stream_backend = stream_backend
+        self.priority = int(priority)
+        self.singleton = singleton
+        self.use_sockets = use_sockets
+        self.copy_env = copy_env
+        self.copy_path = opt["copy_path"]
+        self.max_age = float(opt["max_age"])
+        self.max_age_variance = float(opt["max_age_variance"])
+        self.respawn = opt["respawn"]
+        self.autostart = opt["autostart"]
+        self.on_demand = opt["on_demand"]
+        self.virtualenv = opt["virtualenv"]
+        self.virtualenv_py_ver = opt["virtualenv_py_ver"]
+        self.stdin_socket = opt["stdin_socket"]
+        self.close_child_stdin = opt["close_child_stdin"]
+        self.close_child_stdout = opt["close_child_stdout"]
+        self.close_child_stderr = opt["close_child_stderr"]
+        self.min_uptime = float(opt["min_uptime"])
+        self.backoff_base = float(opt["backoff_base"])
+        self.backoff_max = float(opt["backoff_max"])
+        self.hooks = Hooks(opt["hooks"])
+        self.options = options  # free-form options, for plugins (e.g. flapping.max_retry)
+        if self.singleton and self.numprocesses not in (0, 1):
+            raise ValueError("watcher %s: singleton watchers have at most one process" % name)
+        self.streams = WatcherStreams(stdout_stream, stderr_stream, stream_backend)
+        self.child_env = cmdline.build_env(self.env, copy_env, self.copy_path, self.virtualenv,
+                                           self.virtualenv_py_ver)
+        self.state = WatcherState.STOPPED
+        self.processes = {}            # pid -> Process, in spawn order
+        self.arbiter = None
+        self.publisher = None
+        self.sockets = {}              # name -> CircusSocket, given by the arbiter
+        self._lock = RLock()
+        self._exits = Queue()
+        self._supervisor = None
+        self._respawn_timer = None
+        self._failures = 0             # consecutive failed attempts (DESIGN §5)
+        self._spawned_count = 0
+        self._stopped_requested = stopped
+
+    # -- events and hooks ------------------------------------------------------------
+
+    def notify_event(self, topic, msg):
+        """Publish `watcher.<name>.<topic>` with body msg (a dict) on the event channel."""
+        if self.publisher is not None:
+            self.publisher.publish_watcher_event(self.name, topic, **msg)
+
+    def _event(self, topic, **fields):
+        fields.setdefault("time", time.time())
+        self.notify_event(topic, fields)
+
+    def call_hook(self, hook_name, **kwargs):
+        return self.hooks.run(hook_name, self, self.arbiter, self._event, **kwargs)
+
+    def _set_state(self, target):
+        check_transition(self.state, target)
+        logger.debug("watcher %s: %s -> %s", self.name, self.state, target)
+        self.state = target
+
+    # -- supervision -----------------------------------------------------------------
+
+    def _ensure_supervisor(self):
+        if self._supervisor is None or self._supervisor.dead:
+            self._supervisor = gevent.spawn(self._supervise_loop)
+            self._supervisor.name = "watcher[%s]" % self.name
+
+    def _supervise_loop(self):
+        """Owned by the watcher; lives from its first start until close(); handles exits in order."""
+        for process in self._exits:
+            try:
+                with self._lock:
+                    self._handle_exit(process)
+            except Exception:
+                logger.exception("watcher %s failed handling the exit of %s", self.name, process.pid)
+
+    def _on_process_exit(self, process):
+        """Hub callback: must not block, so the exit is queued for the supervise loop."""
+        self._exits.put_nowait(process)
+
+    def _handle_exit(self, process):
+        if process.pid not in self.processes:
+            return  # a stop or reload already reaped it
+        self._reap(process)
+        if process.stopping or self.state is not WatcherState.ACTIVE:
+            return
+        logger.info("%s: process %s (wid %s) %s", self.name, process.pid, process.wid,
+                    describe_exit(process.returncode))
+        if not self.respawn or self.on_demand:
+            if not self._live_processes():
+                self._set_state(WatcherState.STOPPED)
+                self._event("stop")
+            return
+        if process.age() < self.min_uptime:
+            self._record_failure("process %s died after %.2fs (min_uptime %ss)"
+                                 % (process.pid, process.age(), self.min_uptime))
+        else:
+            self._failures = 0
+        self._schedule_fill()
+
+    def _record_failure(self, reason):
+        """Count one failed attempt; stop the watcher once max_retry is exceeded."""
+        self._failures += 1
+        if self.max_retry != -1 and self._failures > self.max_retry:
+            logger.error("%s: %s; giving up after %d failed attempts in a row (max_retry %d): "
+                         "stopping the watcher", self.name, reason, self._failures, self.max_retry)
+            gevent.spawn(self.stop).name = "stop[%s]" % self.name
+            return False
+        logger.warning("%s: %s (failure %d)", self.name, reason, self._failures)
+        return True
+
+    def _backoff_delay(self):
+        """No delay for a first failure (one crash is replaced at once); a loop doubles it."""
+        if self._failures <= 1:
+            return 0.0
+        return min(self.backoff_base * (2 ** (self._failures - 2)), self.backoff_max)
+
+    def _schedule_fill(self):
+        delay = self._backoff_delay()
+        if delay <= 0:
+            self._fill()
+        elif self._respawn_timer is None:
+            self._respawn_timer = gevent.spawn_later(delay, self._delayed_fill)
+            self._respawn_timer.name = "respawn[%s]" % self.name
+
+    def _delayed_fill(self):
+        with self._lock:
+            self._respawn_timer = None
+            if self.state is WatcherState.ACTIVE:
+                self._fill()
+
+    def _cancel_respawn(self):
+        if self._respawn_timer is not None:
+            self._respawn_timer.kill(block=False)
+            self._respawn_timer = None
+
+    # -- processes -------------------------------------------------------------------
+
+    def _live_processes(self):
+        return [p for p in self.processes.values() if not p.stopping and not p.exited.is_set()]
+
+    def get_active_processes(self):
+        return self._live_processes()
+
+    def get_processes_pids(self):
+        return [p.pid for p in self.processes.values()]
+
+    def _next_wid(self):
+        used = {p.wid for p in self.processes.values()}
+        wid = 1
+        while wid in used:
+            wid += 1
+        return wid
+
+    def _fill(self):
+        """Spawn until numprocesses run; failures back off (they never spin)."""
+        started = []
+        while len(self._live_processes()) < self.numprocesses and self.state in (
+                WatcherState.STARTING, WatcherState.ACTIVE):
+            if started and self.warmup_delay > 0:
+                gevent.sleep(self.warmup_delay)
+            process = self.spawn_process()
+            if process is None:
+                if self._record_failure("cannot spawn") and self.state is not WatcherState.STOPPING:
+                    self._schedule_fill()
+                break
+            started.append(process.pid)
+        return started
+
+    def spawn_processes(self):
+        """Spawn the missing processes; returns their pids."""
+        with self._lock:
+            return self._fill()
+
+    def _variables(self):
+        extra = {key: getattr(self, key) for key in ("numprocesses", "graceful_timeout", "max_age",
+                                                     "max_retry", "priority", "name")}
+        extra.update(self.options)
+        # $(circus.env.X) sees the daemon's environment too; the child's own env wins.
+        extra.update(("env." + key.lower(), value) for key, value in os.environ.items())
+        return extra
+
+    def _socket_fds(self):
+        return {name: sock.fileno() for name, sock in self.sockets.items()}
+
+    def spawn_process(self):
+        """Spawn one process; returns it, or None (error logged) when it could not start."""
+        if not self.call_hook("before_spawn"):
+            logger.warning("%s: before_spawn hook refused the spawn", self.name)
+            return None
+        sockets = self._socket_fds()
+        try:
+            process = Process(
+                self._next_wid(), self.cmd, args=self.args, working_dir=self.working_dir,
+                shell=self.shell, uid=self.uid, gid=self.gid, env=self.child_env,
+                rlimits=self.rlimits, executable=self.executable, use_fds=self.use_sockets,
+                watcher=self, name=self.name, pipe_stdout=self.streams.stdout is not None,
+                pipe_stderr=self.streams.stderr is not None, close_child_stdin=self.close_child_stdin,
+                close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
+                shell_args=self.shell_args, sockets=sockets, variables=self._variables(),
+                stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None)
+        except (SpawnError, ValueError, KeyError) as error:
+            logger.error("error in %r: %s", self.name, error)
+            return None
+        self.processes[process.pid] = process
+        self._attach_pumps(process)
+        process.add_exit_listener(self._on_process_exit)
+        self._spawned_count += 1
+        if not self.call_hook("after_spawn", pid=process.pid):
+            logger.warning("%s: after_spawn hook refused process %s", self.name, process.pid)
+            process.stopping = True
+            process.kill_tree(signal.SIGKILL)
+            self.processes.pop(process.pid, None)
+            return None
+        self._event("spawn", process_pid=process.pid, time=process.started)
+        if self.max_age > 0:
+            lifetime = self.max_age + random.uniform(0, self.max_age_variance)
+            process.max_age_timer = gevent.spawn_later(lifetime, self._expire, process)
+        return process
+
+    def _attach_pumps(self, process):
+        for name, pipe, stream in (("stdout", process.stdout, self.streams.stdout),
+                                   ("stderr", process.stderr, self.streams.stderr)):
+            if pipe is not None and stream is not None:
+                label = "%s:%s:%s" % (self.name, process.pid, name)
+                process.pumps.append(Pump(pipe, name, process.pid, stream, label).start())
+
+    def _expire(self, process):
+        """max_age reached: start the replacement first, then retire the old process."""
+        with self._lock:
+            if process.pid not in self.processes or process.stopping or \
+                    self.state is not WatcherState.ACTIVE:
+                return
+            logger.info("%s: process %s reached max_age, replacing it", self.name, process.pid)
+            self._begin_kill(process)
+            self._fill()
+
+    def _reap(self, process):
+        """Forget a dead process: before_reap, `reap` event, after_reap (once per process)."""
+        if self.processes.pop(process.pid, None) is None:
+            return
+        timer = getattr(process, "max_age_timer", None)
+        if timer is not None:
+            timer.kill(block=False)
+        now = time.time()
+        self.call_hook("before_reap", process_pid=process.pid, time=now)
+        self._event("reap", process_pid=process.pid, time=now, exit_code=process.returncode)
+        self.call_hook("after_reap", process_pid=process.pid, time=now,
+                       exit_code=process.returncode, process_status=None)
+
+    def reap_processes(self):
+        """Reap every tracked process that has exited (the check_delay safety net)."""
+        with self._lock:
+            for process in list(self.processes.values()):
+                if process.exited.is_set():
+                    self._handle_exit(process)
+
+    # -- killing ---------------------------------------------------------------------
+
+    def _signal(self, process, signum):
+        """Send signum through the before/after_signal hooks; SIGKILL is never vetoed."""
+        allowed = self.call_hook("before_signal", pid=process.pid, signum=signum)
+        if allowed or signum == signal.SIGKILL:
+            process.send_signal(signum)
+        self.call_hook("after_signal", pid=process.pid, signum=signum)
+
+    def _begin_kill(self, process, sig=None, graceful_timeout=None):
+        """Start stopping process in its own greenlet (idempotent); returns that greenlet."""
+        killer = getattr(process, "killer", None)
+        if killer is None:
+            process.stopping = True
+            process.killer = gevent.spawn(self._kill_body, process, sig, graceful_timeout)
+            process.killer.name = "kill[%s:%s]" % (self.name, process.pid)
+        return process.killer
+
+    def _kill_body(self, process, sig, graceful_timeout):
+        sig = self.stop_signal if sig is None else sig
+        timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
+        if process.exited.is_set():
+            return
+        children = process.children() if self.stop_children else []
+        self._event("kill", process_pid=process.pid)
+        self._signal(process, sig)
+        for child_pid in children:
+            self._event("kill", process_pid=child_pid)
+            process.send_signal_children(sig)
+        if process.exited.wait(timeout):
+            return
+        logger.warning("%s: process %s did not stop within %ss, sending SIGKILL to its tree",
+                       self.name, process.pid, timeout)
+        self._event("kill", process_pid=process.pid)
+        self._signal(process, signal.SIGKILL)
+        process.kill_tree(signal.SIGKILL)
+        process.exited.wait()
+
+    def kill_process(self, process, sig=None, graceful_timeout=None):
+        """Stop one process (stop signal, then SIGKILL of its tree after graceful_timeout)."""
+        self._begin_kill(process, sig, graceful_timeout).join()
+        with self._lock:
+            self._reap(process)
+        return True
+
+    def kill_processes(self, sig=None, graceful_timeout=None):
+        """Stop every process concurrently and reap them."""
+        killers = [self._begin_kill(p, sig, graceful_timeout) for p in list(self.processes.values())]
+        gevent.joinall(killers)
+        for process in list(self.processes.values()):
+            if process.exited.is_set():
+                self._reap(process)
+
+    # -- management --------------------------------------------------------------------
+
+    def manage_processes(self, wait=False):
+        """Bring the process count to numprocesses: spawn the missing, retire the oldest surplus."""
+        with self._lock:
+            if self.state is not WatcherState.ACTIVE:
+                return []
+            live = sorted(self._live_processes(), key=lambda p: p.started, reverse=True)
+            surplus = live[self.numprocesses:]
+            killers = [self._begin_kill(p) for p in surplus]
+            self._fill()
+        if wait:
+            gevent.joinall(killers)
+            with self._lock:
+                for process in surplus:
+                    self._reap(process)
+        return [p.pid for p in surplus]
+
+    def reap_and_manage_processes(self):
+        self.reap_processes()
+        self.manage_processes()
+
+    def set_numprocesses(self, num, wait=False):
+        """Set the target count (negative clamps to 0) and apply it; returns the count."""
+        num = max(int(num), 0)
+        if self.singleton and num > 1:
+            raise ValueError("watcher %s is a singleton: at most one process" % self.name)
+        with self._lock:
+            self.numprocesses = num
+        self.manage_processes(wait=wait)
+        return self.numprocesses
+
+    def incr(self, nb=1, wait=False):
+        return self.set_numprocesses(self.numprocesses + int(nb), wait)
+
+    def decr(self, nb=1, wait=False):
+        return self.set_numprocesses(self.numprocesses - int(nb), wait)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self):
+        """Start the watcher; returns {'started': new pids, 'kept': pids already running}."""
+        with self._lock:
+            kept = [p.pid for p in self._live_processes()]
+            if self.state is not WatcherState.STOPPED:
+                return {"started": self._fill(), "kept": kept}
+            if not self.call_hook("before_start"):
+                logger.warning("%s: before_start hook refused the start", self.name)
+                return {"started": [], "kept": kept}
+            self._ensure_supervisor()
+            self._set_state(WatcherState.STARTING)
+            self._failures = 0
+            self.streams.open()
+            started = self._fill()
+            if self.state is not WatcherState.STARTING:
+                return {"started": started, "kept": kept}  # spawning failed for good
+            if not self.call_hook("after_start"):
+                logger.warning("%s: after_start hook failed, stopping", self.name)
+                self._set_state(WatcherState.ACTIVE)
+                self._stop_locked()
+                return {"started": [], "kept": kept}
+            self._set_state(WatcherState.ACTIVE)
+            self._event("start")
+            return {"started": started, "kept": kept}
+
+    def stop(self, close_streams=True):
+        """Stop every process (graceful_timeout, then SIGKILL) and return their pids."""
+        with self._lock:
+            return self._stop_locked(close_streams)
+
+    def _stop_locked(self, close_streams=True):
+        if self.state in (WatcherState.STOPPED, WatcherState.STOPPING):
+            return []
+        self._set_state(WatcherState.STOPPING)
+        self._cancel_respawn()
+        self.call_hook("before_stop")
+        processes = list(self.processes.values())
+        self.kill_processes()
+        for process in processes:
+            for pump in process.pumps:
+                if not pump.join(PIPE_DRAIN_TIMEOUT):
+                    logger.warning("%s: output of %s still open (a descendant holds it); "
+                                   "detaching it", self.name, pump.label)
+                    pump.kill()
+        if close_streams:
+            self.streams.close()
+        self._set_state(WatcherState.STOPPED)
+        self._event("stop")
+        self.call_hook("after_stop")
+        return [p.pid for p in processes]
+
+    def restart(self):
+        """Stop then start; returns {'stopped', 'started', 'kept'}."""
+        with self._lock:
+            stopped = self._stop_locked(close_streams=False)
+            result = self.start()
+        return {"stopped": stopped, "started": result["started"], "kept": result["kept"]}
+
+    def reload(self, graceful=True, sequential=False):
+        """Replace the processes: new generation first, then the old one is stopped."""
+        if self.prereload_fn is not None:
+            self.prereload_fn(self)
+        if not graceful:
+            return self.restart()
+        with self._lock:
+            if self.state is WatcherState.STOPPED:
+                result = self.start()
+                return {"stopped": [], "started": result["started"], "kept": result["kept"]}
+            old = self._live_processes()
+            if self.send_hup:
+                for process in old:
+                    process.send_signal(signal.SIGHUP)
+                self._event("reload")
+                return {"stopped": [], "started": [], "kept": [p.pid for p in old]}
+            started = self._reload_sequential(old) if sequential else self._reload_overlapping(old)
+            self._event("reload")
+            return {"stopped": [p.pid for p in old], "started": started, "kept": []}
+
+    def _reload_overlapping(self, old):
+        started = []
+        for process in old:
+            process.stopping = True  # out of the live count, so _fill starts a full generation
+        started = self._fill()
+        gevent.joinall([self._begin_kill(p) for p in old])
+        for process in old:
+            self._reap(process)
+        return started
+
+    def _reload_sequential(self, old):
+        started = []
+        for process in old:
+            self._begin_kill(process).join()
+            self._reap(process)
+            started.extend(self._fill())
+        return started
+
+    # -- signals and information -----------------------------------------------------
+
+    def send_signal(self, pid, signum):
+        process = self.processes.get(int(pid))
+        if process is None:
+            raise KeyError("watcher %s has no process %s" % (self.name, pid))
+        self._signal(process, signum)
+
+    def send_signal_processes(self, signum):
+        for process in list(self.processes.values()):
+            self._signal(process, signum)
+
+    def send_signal_child(self, pid, child_id, signum):
+        process = self.processes.get(int(pid))
+        if process is None:
+            raise KeyError("watcher %s has no process %s" % (self.name, pid))
+        process.send_signal_child(int(child_id), signum)
+
+    def send_signal_children(self, pid, signum, recursive=False):
+        process = self.processes.get(int(pid))
+        if process is None:
+            raise KeyError("watcher %s has no process %s" % (self.name, pid))
+        process.send_signal_children(signum, recursive)
+
+    def status(self):
+        return str(self.state)
+
+    def is_stopped(self):
+        return self.state is WatcherState.STOPPED
+
+    def is_active(self):
+        return self.state is WatcherState.ACTIVE
+
+    def info(self):
+        return {pid: process.info() for pid, process in self.processes.items()}
+
+    def process_info(self, pid):
+        return self.processes[int(pid)].info()
+
+    def close(self):
+        """Release the watcher's greenlets (after stop); used when it is removed."""
+        if self._supervisor is not None:
+            self._supervisor.kill(block=False)
+            self._supervisor = None
+
+    def __repr__(self):
+        return "<Watcher %s %s>" % (self.name, self.state)
