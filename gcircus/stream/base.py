@@ -10,15 +10,16 @@ after ``close()`` reopens.
 
 EOF convention
 --------------
-When a pipe reaches end of file the pump tells the stream with one extra chunk::
+When a pipe reaches end of file the stream is told with one extra chunk::
 
     {'data': b'', 'pid': 1234, 'name': 'stdout', 'eof': True}
 
 It lets a line-framing stream write out a last line that had no trailing newline, and drop the per-(pid, name)
-decoder and partial-line state of a process that is gone. Only streams whose ``wants_eof`` attribute is true get
-it (every stream in this package sets it); a stream class written for Circus never sees an empty chunk it does not
-expect. The pump sends it through :func:`notify_eof`, so the rule lives in one place. ``close()`` flushes whatever
-partial lines are still held, so nothing is lost when no EOF chunk arrives either.
+decoder and partial-line state of a process that is gone. The pump does not call the stream with it directly: it
+calls the stream's ``flush_partial(pid, name)`` method if there is one (:func:`notify_eof` does exactly that), and
+every stream here implements it by calling itself with the EOF chunk. A stream class written for Circus has no
+such method, so it never sees an empty chunk it does not expect. ``close()`` flushes whatever partial lines are
+still held, so nothing is lost when no EOF arrives either.
 
 This module also owns the small option converters (``as_int``, ``as_bool``): INI files hand every option over as
 a string, and Circus's own conversions (``bool("False")`` is true) are the quirks we fix.
@@ -79,9 +80,10 @@ def eof_chunk(pid, name):
 
 
 def notify_eof(stream, pid, name):
-    """Deliver the EOF chunk to ``stream`` if it asked for it (``wants_eof``); see the module docstring."""
-    if getattr(stream, 'wants_eof', False):
-        stream(eof_chunk(pid, name))
+    """Tell ``stream`` that pipe ``name`` of ``pid`` reached EOF, if it wants to know (see the module docstring)."""
+    flush_partial = getattr(stream, 'flush_partial', None)
+    if flush_partial is not None:
+        flush_partial(pid, name)
 
 
 def chunk_bytes(chunk):
@@ -221,9 +223,7 @@ class Incident:
 
 
 class BaseStream:
-    """Common base of the built-in streams: open/close no-ops and a warning for options nobody reads."""
-
-    wants_eof = True
+    """Common base of the built-in streams: open/close no-ops, the EOF hook and a warning for unread options."""
 
     def __init__(self, **unknown_options):
         if unknown_options:
@@ -236,6 +236,10 @@ class BaseStream:
 
     def close(self):
         pass
+
+    def flush_partial(self, pid, name):
+        """Pipe ``name`` of process ``pid`` reached EOF: release what is held for it."""
+        self(eof_chunk(pid, name))
 
     def __call__(self, chunk):
         raise NotImplementedError

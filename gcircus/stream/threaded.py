@@ -28,10 +28,6 @@ class ThreadedStream:
         self._jobs = gevent.queue.Queue(max_pending)
         self._worker_running = False
 
-    @property
-    def wants_eof(self):
-        return getattr(self.inner, 'wants_eof', False)
-
     def __getattr__(self, name):
         if name == 'inner':         # not set yet (during unpickling/copy): don't recurse
             raise AttributeError(name)
@@ -39,6 +35,11 @@ class ThreadedStream:
 
     def __call__(self, chunk):
         self._submit(self.inner, chunk)
+
+    def flush_partial(self, pid, name):
+        """Forward the EOF notice (after the writes queued before it) if the inner stream takes one."""
+        if hasattr(self.inner, 'flush_partial'):
+            self._submit(self.inner.flush_partial, pid, name)
 
     def open(self):
         """Queue the inner ``open()``; later writes run after it."""
