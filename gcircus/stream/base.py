@@ -21,13 +21,15 @@ every stream here implements it by calling itself with the EOF chunk. A stream c
 such method, so it never sees an empty chunk it does not expect. ``close()`` flushes whatever partial lines are
 still held, so nothing is lost when no EOF arrives either.
 
-This module also owns the small option converters (``as_int``, ``as_bool``): INI files hand every option over as
-a string, and Circus's own conversions (``bool("False")`` is true) are the quirks we fix.
+Stream options arrive as strings from INI files; ``as_int``/``as_bool`` convert them with the shared converters of
+:mod:`gcircus.converters` (so ``utc = False`` means false, unlike Circus's ``bool("False")``).
 """
 import codecs
 import datetime
 import logging
 import time
+
+from gcircus.converters import to_bool, to_int
 
 log = logging.getLogger('gcircus')
 
@@ -38,36 +40,24 @@ EOF_KEY = 'eof'
 #: make us buffer without bound.
 MAX_PARTIAL_LINE = 64 * 1024
 
-_TRUE = frozenset(('1', 'true', 'yes', 'on', 'y', 't'))
-_FALSE = frozenset(('0', 'false', 'no', 'off', 'n', 'f', ''))
-
 
 def as_int(value, option, minimum=None):
-    """Convert an int option (an int, or a string from INI) and check its lower bound."""
-    if isinstance(value, bool):
-        raise ValueError('%s must be an integer, not %r' % (option, value))
+    """An int option (an int, or a string from INI); the error names the option."""
     try:
-        number = int(value.strip() if isinstance(value, str) else value)
-    except (TypeError, ValueError):
-        raise ValueError('%s must be an integer, not %r' % (option, value)) from None
+        number = to_int(value)
+    except ValueError as err:
+        raise ValueError('%s: %s' % (option, err)) from None
     if minimum is not None and number < minimum:
-        raise ValueError('%s must be >= %d, not %r' % (option, minimum, value))
+        raise ValueError('%s: invalid value %r (must be >= %d)' % (option, value, minimum))
     return number
 
 
 def as_bool(value, option):
-    """Convert a boolean option; strings are read as words ('false', '0', 'no', 'off' are false)."""
-    if value is None or isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return value != 0
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _TRUE:
-            return True
-        if word in _FALSE:
-            return False
-    raise ValueError('%s must be a boolean, not %r' % (option, value))
+    """A boolean option read as a word ('false', '0', 'no', 'off' are false); the error names the option."""
+    try:
+        return to_bool(value)
+    except ValueError as err:
+        raise ValueError('%s: %s' % (option, err)) from None
 
 
 def is_eof(chunk):

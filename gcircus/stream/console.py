@@ -6,6 +6,7 @@ interleaves in the order it was read. A failing stdout (closed, broken pipe) is 
 """
 import random
 import sys
+import time
 
 from gcircus.stream.base import (BaseStream, Incident, IncrementalText, LineFramer, chunk_bytes, chunk_key,
                                  chunk_time, is_eof, line_prefix)
@@ -69,7 +70,7 @@ class FancyStdoutStream(_ConsoleStream):
 
     def close(self):
         for (pid, _name), lines in self._framer.drain():
-            self._print_lines(pid, chunk_time({}), lines)
+            self._print_lines(pid, time.time(), lines)
 
     def _print_lines(self, pid, when, lines):
         lines = [line for line in lines if line]

@@ -12,6 +12,7 @@ error ever reaches the caller: a full disk must not stop the pump, and through i
 import errno
 import os
 import tempfile
+import time
 
 from gcircus.stream.base import BaseStream, Incident, LineFramer, as_int, chunk_bytes, chunk_time, line_prefix, log
 
@@ -54,6 +55,9 @@ class FileStream(BaseStream):
     Rotation happens only between writes, so a chunk is never split across two files unless it alone is at least
     ``max_bytes`` long; such a chunk is cut at its last newline that fits (or at ``max_bytes`` if none does), and
     no byte is lost or written twice. No file ever exceeds ``max_bytes``.
+
+    The file is opened by the constructor and by ``open()``. A chunk that arrives after ``close()`` reopens it:
+    late output is kept rather than dropped, and the next ``close()`` closes the file again.
     """
 
     def __init__(self, filename=None, max_bytes=0, backup_count=0, time_format=None, **kw):
@@ -82,7 +86,7 @@ class FileStream(BaseStream):
     def close(self):
         if self._framer is not None:
             for (pid, _name), lines in self._framer.drain():
-                self._emit(self._render(pid, chunk_time({}), lines))
+                self._emit(self._render(pid, time.time(), lines))
         self._close_fd()
 
     # -- writing -----------------------------------------------------------------------------------------------
@@ -150,7 +154,8 @@ class FileStream(BaseStream):
                     older = '%s.%d' % (self.filename, number)
                     if os.path.exists(older):
                         os.replace(older, '%s.%d' % (self.filename, number + 1))
-                os.replace(self.filename, self.filename + '.1')
+                if os.path.exists(self.filename):      # someone may have removed it meanwhile
+                    os.replace(self.filename, self.filename + '.1')
                 self._open_fd()
             else:
                 self._open_fd(truncate=True)

@@ -278,3 +278,12 @@ def test_utf8_split_at_every_byte_offset_survives_time_format(tmp_path):
     feed(stream, data, [1], pid=999)
     stream.close()
     assert [line for _pid, line in prefixed_lines(path)] == [text] * len(data)
+
+
+def test_a_chunk_after_close_reopens_rather_than_being_lost(tmp_path):
+    path = tmp_path / 'out.log'
+    stream = FileStream(str(path))
+    stream.close()
+    stream({'data': b'late output', 'pid': 1, 'name': 'stdout'})
+    stream.close()
+    assert read(path) == b'late output'
