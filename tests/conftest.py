@@ -1,0 +1,173 @@
+"""Shared fixtures: an arbiter on the test's own hub, an event recorder, child
+programs, and a guard that fails any test leaving a child process behind."""
+import os
+import sys
+import time
+
+import gevent
+import psutil
+import pytest
+
+CHILDREN = os.path.join(os.path.dirname(__file__), "fixtures", "children")
+PYTHON = sys.executable
+
+
+def child_cmd(script, *args):
+    """Command line running tests/fixtures/children/<script>.py with this interpreter."""
+    parts = [PYTHON, os.path.join(CHILDREN, script + ".py")] + [str(a) for a in args]
+    return " ".join(parts)
+
+
+class EventRecorder:
+    """Records (topic, message) events from a publisher; waits for them with deadlines."""
+
+    def __init__(self):
+        self.events = []
+        self._changed = gevent.event.Event()
+
+    def __call__(self, topic, message):
+        self.events.append((topic, message))
+        self._changed.set()
+
+    def topics(self, prefix=""):
+        return [topic for topic, _ in self.events if topic.startswith(prefix)]
+
+    def count(self, topic):
+        return sum(1 for t, _ in self.events if t == topic)
+
+    def wait_for(self, predicate, timeout=10, what="event"):
+        """Wait until predicate(events) is true; fail with the events seen and a greenlet dump."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.events):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                dump_greenlets()
+                pytest.fail("timed out after %ss waiting for %s; saw %s"
+                            % (timeout, what, [t for t, _ in self.events][-20:]))
+            self._changed.clear()
+            self._changed.wait(min(remaining, 0.5))
+        return self.events
+
+    def wait_count(self, topic, n, timeout=10):
+        return self.wait_for(lambda evs: sum(1 for t, _ in evs if t == topic) >= n, timeout,
+                             "%d x %s" % (n, topic))
+
+
+class LineStream:
+    """A stream (stdout_stream={'stream': LineStream()}) collecting children's output lines;
+    tests wait on it, event-driven, instead of polling files."""
+
+    def __init__(self):
+        self.lines = []
+        self._partial = {}
+        self._changed = gevent.event.Event()
+
+    def __call__(self, chunk):
+        key = (chunk["pid"], chunk["name"])
+        text = self._partial.pop(key, b"") + chunk["data"]
+        *complete, rest = text.split(b"\n")
+        if rest:
+            self._partial[key] = rest
+        self.lines.extend((chunk["pid"], line.decode("utf-8", "replace")) for line in complete)
+        self._changed.set()
+
+    def count(self, word):
+        return sum(1 for _, line in self.lines if line.split()[:1] == [word])
+
+    def pids(self, word):
+        return [int(line.split()[1]) for _, line in self.lines if line.split()[:1] == [word]]
+
+    def wait_for(self, word, count=1, timeout=10):
+        deadline = time.monotonic() + timeout
+        while self.count(word) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                dump_greenlets()
+                pytest.fail("timed out waiting for %d x %r; output: %s" % (count, word, self.lines[-20:]))
+            self._changed.clear()
+            self._changed.wait(min(remaining, 0.5))
+
+
+@pytest.fixture
+def lines():
+    return LineStream()
+
+
+def dump_greenlets():
+    from gevent import util
+    util.print_run_info(file=sys.stderr)
+
+
+@pytest.fixture
+def events():
+    return EventRecorder()
+
+
+@pytest.fixture
+def run_arbiter(events):
+    """run_arbiter(watchers, **kw) -> a started Arbiter on this hub, stopped at teardown."""
+    from gcircus.arbiter import Arbiter
+    started = []
+
+    def run(watchers, endpoint=None, pubsub_endpoint=None, **kw):
+        kw.setdefault("check_delay", 60)
+        kw.setdefault("handle_signals", False)
+        arbiter = Arbiter(watchers, endpoint, pubsub_endpoint, **kw)
+        arbiter.publisher.add_listener(events)
+        greenlet = gevent.spawn(arbiter.start)
+        started.append((arbiter, greenlet))
+        if not arbiter.wait_started(15):
+            greenlet.join(0.1)
+            if greenlet.exception is not None:
+                raise greenlet.exception
+            pytest.fail("arbiter did not start within 15s")
+        return arbiter
+
+    yield run
+    for arbiter, greenlet in started:
+        with gevent.Timeout(60, False):
+            arbiter.stop()
+        greenlet.join(10)
+
+
+def _descendants():
+    try:
+        return {p.pid: p for p in psutil.Process().children(recursive=True)}
+    except psutil.NoSuchProcess:
+        return {}
+
+
+@pytest.fixture(autouse=True)
+def no_child_left_behind():
+    """Every test must leave no process it started behind."""
+    before = set(_descendants())
+    yield
+    deadline = time.monotonic() + 5
+    leftovers = {}
+    while time.monotonic() < deadline:
+        leftovers = {pid: p for pid, p in _descendants().items()
+                     if pid not in before and _alive(p)}
+        if not leftovers:
+            return
+        gevent.sleep(0.05)  # a polled condition with a deadline: the kernel gives no event here
+    for proc in leftovers.values():
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    pytest.fail("processes left behind: %s" % [
+        (p.pid, _cmdline(p)) for p in leftovers.values()])
+
+
+def _alive(proc):
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _cmdline(proc):
+    try:
+        return " ".join(proc.cmdline())
+    except psutil.Error:
+        return "?"

@@ -1,0 +1,147 @@
+"""Arbiter and get_arbiter: watcher registry, embedding in a gevent app, background mode."""
+import os
+import signal
+import socket
+import urllib.request
+
+import gevent
+import pytest
+from gevent.pywsgi import WSGIServer
+
+import gcircus
+from gcircus.arbiter import Arbiter
+from gcircus.background import ThreadedArbiter
+from gcircus.exc import ConflictError
+from gcircus.watcher import Watcher
+
+
+def test_get_arbiter_accepts_a_command_string_and_dicts():
+    arbiter = gcircus.get_arbiter("sleep 5", numprocesses=3, controller=None, pubsub_endpoint=None)
+    assert isinstance(arbiter, Arbiter) and arbiter.numwatchers() == 1
+    watcher = arbiter.get_watcher("SLEEP")
+    assert (watcher.name, watcher.numprocesses, watcher.cmd) == ("sleep", 3, "sleep 5")
+    arbiter = gcircus.get_arbiter([{"name": "a", "cmd": "sleep 1"}, {"cmd": "/bin/true"}],
+                                  controller=None, pubsub_endpoint=None, background=True)
+    assert isinstance(arbiter, ThreadedArbiter)
+    assert [w.name for w in arbiter.watchers] == ["a", "true"]
+
+
+def test_add_get_remove_watchers(run_arbiter, events):
+    arbiter = run_arbiter([])
+    watcher = arbiter.add_watcher("extra", "sleep 120", numprocesses=2)
+    with pytest.raises(ConflictError):
+        arbiter.add_watcher("EXTRA", "sleep 1")
+    watcher.start()
+    assert arbiter.numwatchers() == 1 and arbiter.numprocesses() == 2
+    assert arbiter.get_watcher("Extra") is watcher
+    arbiter.rm_watcher("extra")
+    assert arbiter.numwatchers() == 0 and not watcher.processes
+    kinds = [t.rsplit(".", 1)[1] for t in events.topics("watcher.extra.")]
+    assert kinds[0] == "add" and kinds[-1] == "stop"
+    removal = kinds[kinds.index("remove"):]
+    assert sorted(removal) == ["kill", "kill", "reap", "reap", "remove", "stop"]
+    with pytest.raises(KeyError):
+        arbiter.get_watcher("extra")
+
+
+def test_arbiter_reload_reloads_every_watcher(run_arbiter, events):
+    calls = []
+    arbiter = run_arbiter([Watcher("a", "sleep 120"), Watcher("b", "sleep 120")],
+                          prereload_fn=calls.append)
+    before = {w.name: set(w.processes) for w in arbiter.watchers}
+    arbiter.reload()
+    assert calls == [arbiter]
+    for watcher in arbiter.watchers:
+        assert not before[watcher.name] & set(watcher.processes) and len(watcher.processes) == 1
+    assert events.count("watcher.a.reload") == events.count("watcher.b.reload") == 1
+
+
+def test_events_reach_a_zmq_subscriber(run_arbiter, tmp_path):
+    import json
+    import zmq.green as zmq
+    endpoint = "ipc://%s/pub.sock" % tmp_path
+    arbiter = run_arbiter([], pubsub_endpoint=endpoint)
+    sub = zmq.Context.instance().socket(zmq.SUB)
+    sub.setsockopt(zmq.SUBSCRIBE, b"watcher.")
+    sub.connect(endpoint)
+    try:
+        # A SUB socket joins asynchronously: publish until one message arrives (slow-joiner).
+        watcher = arbiter.add_watcher("My Watcher", "sleep 120")
+        with gevent.Timeout(10):
+            while not sub.poll(50):
+                watcher._event("add")
+            topic, body = sub.recv_multipart()
+        assert topic == b"watcher.my_watcher.add" and set(json.loads(body)) == {"time"}
+        watcher.start()
+        with gevent.Timeout(10):
+            topics = set()
+            while b"watcher.my_watcher.start" not in topics:
+                topics.add(sub.recv_multipart()[0])
+        assert b"watcher.my_watcher.spawn" in topics
+    finally:
+        sub.close()
+
+
+def test_embedded_next_to_a_pywsgi_server(run_arbiter, events):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"pong"]
+
+    server = WSGIServer(("127.0.0.1", 0), app, log=None)
+    server.start()
+    try:
+        watcher = Watcher("workers", "sleep 120", numprocesses=2, min_uptime=0)
+        run_arbiter([watcher])
+        for round_number in range(3):
+            os.kill(next(iter(watcher.processes)), signal.SIGKILL)
+            client = gevent.spawn(_http_get, server.server_port)
+            events.wait_count("watcher.workers.spawn", 3 + round_number)
+            assert client.get(timeout=10) == b"pong"
+        assert len(watcher.processes) == 2
+    finally:
+        server.stop()
+
+
+def _http_get(port):
+    from gevent import socket as gsocket
+    conn = gsocket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        conn.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while True:
+            chunk = conn.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n\r\n", 1)[1]
+    finally:
+        conn.close()
+
+
+def test_background_arbiter_runs_in_a_thread(tmp_path):
+    """background=True: start() returns while the arbiter supervises (its own hub, polled exits)."""
+    arbiter = gcircus.get_arbiter([{"name": "bg", "cmd": "sleep 120", "numprocesses": 2, "min_uptime": 0}],
+                                  controller=None, pubsub_endpoint=None, background=True)
+    arbiter.start()
+    try:
+        watcher = arbiter.get_watcher("bg")
+        assert len(watcher.processes) == 2
+        victim = next(iter(watcher.processes))
+        os.kill(victim, signal.SIGKILL)
+        replaced = _wait_in_thread(lambda: victim not in watcher.processes and len(watcher.processes) == 2)
+        assert replaced
+    finally:
+        arbiter.stop()
+    assert not watcher.processes
+
+
+def _wait_in_thread(condition, timeout=10):
+    import threading
+    import time
+    deadline = time.monotonic() + timeout
+    flag = threading.Event()
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        flag.wait(0.02)  # the arbiter lives in another thread; nothing to wait on from here
+    return False

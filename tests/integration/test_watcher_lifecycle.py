@@ -1,0 +1,113 @@
+"""Watcher: event-driven respawn, crash-loop backoff, graceful stop, spawn failures, fds."""
+import logging
+import os
+import signal
+import time
+
+import gevent
+import psutil
+
+from gcircus.states import WatcherState
+from gcircus.watcher import Watcher
+from tests.conftest import child_cmd
+
+
+def test_killed_child_is_replaced_long_before_check_delay(run_arbiter, events):
+    watcher = Watcher("sleepers", "sleep 120", numprocesses=3, min_uptime=0)
+    run_arbiter([watcher], check_delay=60)
+    assert len(watcher.processes) == 3
+    victim = next(iter(watcher.processes))
+    killed_at = time.monotonic()
+    os.kill(victim, signal.SIGKILL)
+    events.wait_count("watcher.sleepers.spawn", 4, timeout=5)
+    assert time.monotonic() - killed_at < 1.0  # check_delay is 60: only the exit event explains this
+    reap = [m for t, m in events.events if t == "watcher.sleepers.reap"]
+    assert reap == [{"process_pid": victim, "time": reap[0]["time"], "exit_code": -signal.SIGKILL}]
+    assert len(watcher.processes) == 3 and victim not in watcher.processes
+    assert sorted(p.wid for p in watcher.processes.values()) == [1, 2, 3]
+
+
+def test_crash_loop_is_throttled_and_does_not_starve_others(run_arbiter, events):
+    crasher = Watcher("crasher", "false", max_retry=-1, min_uptime=1, backoff_base=0.1)
+    steady = Watcher("steady", "sleep 120", numprocesses=2, min_uptime=0)
+    arbiter = run_arbiter([crasher, steady])
+    cpu_before = psutil.Process().cpu_times()
+    window_start = time.monotonic()
+    # Meanwhile the other watcher keeps respawning normally: kill its processes one by one.
+    for round_number in range(5):
+        os.kill(next(iter(steady.processes)), signal.SIGKILL)
+        events.wait_count("watcher.steady.spawn", 3 + round_number, timeout=2)
+    gevent.sleep(max(0.0, 3 - (time.monotonic() - window_start)))  # the 3 s observation window
+    elapsed = time.monotonic() - window_start
+    cpu_after = psutil.Process().cpu_times()
+    spawns = events.count("watcher.crasher.spawn")
+    assert 3 <= spawns <= 20, spawns
+    cpu = (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system)
+    assert cpu / elapsed < 0.25, "arbiter used %.0f%% CPU during a crash loop" % (100 * cpu / elapsed)
+    assert crasher.state is WatcherState.ACTIVE and arbiter.numwatchers() == 2
+    assert len(steady.processes) == 2
+
+
+def test_crash_loop_stops_after_max_retry(run_arbiter, events, caplog):
+    crasher = Watcher("crasher", "false", max_retry=3, min_uptime=1, backoff_base=0.01)
+    run_arbiter([crasher])
+    events.wait_count("watcher.crasher.stop", 1, timeout=10)
+    assert events.count("watcher.crasher.spawn") == 4  # the first try plus max_retry retries
+    assert crasher.state is WatcherState.STOPPED
+    assert "giving up after 4 failed attempts" in caplog.text
+
+
+def test_missing_binary_stops_watcher_and_arbiter_lives(run_arbiter, events, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    broken = Watcher("broken", "/nonexistent/bin/tool --serve", max_retry=2, backoff_base=0.01)
+    healthy = Watcher("healthy", "sleep 120")
+    arbiter = run_arbiter([broken, healthy])
+    events.wait_count("watcher.broken.stop", 1, timeout=10)
+    assert broken.state is WatcherState.STOPPED
+    assert "error in 'broken'" in caplog.text and "/nonexistent/bin/tool" in caplog.text
+    assert caplog.text.count("error in 'broken'") == 3
+    assert healthy.state is WatcherState.ACTIVE and arbiter.numprocesses() == 1
+    assert healthy.start()["kept"]  # the arbiter still serves commands
+
+
+def test_term_ignoring_child_is_killed_after_graceful_timeout(run_arbiter, events, lines):
+    watcher = Watcher("stubborn", child_cmd("ready_then_sleep", "--ignore-term"),
+                      graceful_timeout=0.5, stdout_stream={"stream": lines})
+    run_arbiter([watcher])
+    lines.wait_for("ready")
+    pid = next(iter(watcher.processes))
+    started = time.monotonic()
+    assert watcher.stop() == [pid]
+    assert 0.4 < time.monotonic() - started < 5
+    lines.wait_for("TERM")
+    assert lines.pids("TERM") == [pid]
+    reap = [m for t, m in events.events if t == "watcher.stubborn.reap"]
+    assert reap[0]["exit_code"] == -signal.SIGKILL
+    assert events.count("watcher.stubborn.kill") == 2  # stop signal, then SIGKILL escalation
+
+
+def test_stop_children_reaches_grandchildren(run_arbiter, events, lines):
+    cmd = child_cmd("ready_then_sleep", "--grandchild", "--ignore-term")
+    watcher = Watcher("family", cmd, graceful_timeout=0.5, stop_children=True,
+                      stdout_stream={"stream": lines})
+    run_arbiter([watcher])
+    lines.wait_for("ready", 2)
+    pids = lines.pids("ready")
+    watcher.stop()
+    assert sorted(lines.pids("TERM")) == sorted(pids)  # both got the stop signal
+    gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], 5)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_spawn_kill_cycles_leak_no_fds(run_arbiter, events):
+    watcher = Watcher("cycler", "sleep 120", min_uptime=0,
+                      stdout_stream={"class": "NullStream"}, stderr_stream={"class": "NullStream"})
+    run_arbiter([watcher])
+    me = psutil.Process()
+    baseline = me.num_fds()
+    for cycle in range(200):
+        os.kill(next(iter(watcher.processes)), signal.SIGKILL)
+        events.wait_count("watcher.cycler.spawn", cycle + 2, timeout=5)
+    watcher.stop()
+    watcher.start()
+    assert me.num_fds() <= baseline
