@@ -1,8 +1,8 @@
 """Turn the expanded values of one INI section into the typed dict its consumer takes.
 
 - ``[circus]``         -> arbiter keyword arguments (every key present, with Circus's INI defaults)
-- ``[watcher:NAME]``   -> Watcher keyword arguments (Circus's documented options always present; our own
-                          extensions — min_uptime, backoff_* — only when set, so the Watcher's defaults rule)
+- ``[watcher:NAME]``   -> Watcher keyword arguments (every option present, defaults from gcircus.options;
+                          free-form keys kept as strings)
 - ``[socket:NAME]``    -> CircusSocket keyword arguments (every key present)
 - ``[plugin:NAME]``    -> plugin config: ``name``, ``use``, ``priority`` and every other key as a string
 
@@ -10,10 +10,9 @@ Each builder converts every key before giving up, so one ConfigError reports all
 once; each message reads ``<file> [<section>] <key>: <reason>``.  Builders take the already-expanded values
 (see config_env) and append non-fatal remarks to a ``warnings`` list.
 """
-import signal
-
 from gcircus import converters as conv
 from gcircus.config_parser import ConfigError
+from gcircus.options import WATCHER_DEFAULTS
 
 _ABSENT = object()
 STREAM_KEYS = ("stdout_stream", "stderr_stream")
@@ -55,46 +54,57 @@ CIRCUS_OPTIONS = {
 # read by the loader itself, not passed on
 CIRCUS_LOADER_KEYS = ("include", "include_dir")
 
-WATCHER_OPTIONS = {
-    "cmd": (str, _ABSENT),
-    "args": (str, None),
-    "numprocesses": (conv.to_nonneg_int, 1),
+# Converter of each watcher option; the defaults come from gcircus.options, written once for INI and API alike.
+WATCHER_CONVERTERS = {
+    "cmd": str,
+    "args": str,
+    "numprocesses": conv.to_nonneg_int,
     # Circus reads this one as an int; a duration is a float everywhere else, so "0.5" is accepted here
-    "warmup_delay": (conv.to_duration, 0.0),
-    "working_dir": (_optional_str, None),
-    "shell": (conv.to_bool, False),
-    "shell_args": (str, None),
-    "uid": (_optional_str, None),
-    "gid": (_optional_str, None),
-    "max_retry": (conv.to_retry_count, 5),
-    "send_hup": (conv.to_bool, False),
-    "stop_signal": (conv.to_signum, int(signal.SIGTERM)),
-    "stop_children": (conv.to_bool, False),
-    "graceful_timeout": (conv.to_duration, 30.0),
-    "executable": (_optional_str, None),
-    "priority": (conv.to_int, 0),
-    "singleton": (conv.to_bool, False),
-    "use_sockets": (conv.to_bool, False),
-    "copy_env": (conv.to_bool, False),
-    "copy_path": (conv.to_bool, False),
-    "max_age": (conv.to_duration, 0.0),
-    "max_age_variance": (conv.to_duration, 30.0),
-    "respawn": (conv.to_bool, True),
-    "autostart": (conv.to_bool, True),
-    "on_demand": (conv.to_bool, False),
-    "virtualenv": (_optional_str, None),
-    "virtualenv_py_ver": (conv.to_python_version, None),
-    "stdin_socket": (_optional_str, None),
-    "close_child_stdin": (conv.to_bool, True),
-    "close_child_stdout": (conv.to_bool, False),
-    "close_child_stderr": (conv.to_bool, False),
-    # gcircus restart policy (DESIGN §5): defaults live in the Watcher
-    "min_uptime": (conv.to_duration, _ABSENT),
-    "backoff_base": (conv.to_duration, _ABSENT),
-    "backoff_max": (conv.to_duration, _ABSENT),
+    "warmup_delay": conv.to_duration,
+    "working_dir": _optional_str,
+    "shell": conv.to_bool,
+    "shell_args": str,
+    "uid": _optional_str,
+    "gid": _optional_str,
+    "max_retry": conv.to_retry_count,
+    "send_hup": conv.to_bool,
+    "stop_signal": conv.to_signum,
+    "stop_children": conv.to_bool,
+    "graceful_timeout": conv.to_duration,
+    "executable": _optional_str,
+    "priority": conv.to_int,
+    "singleton": conv.to_bool,
+    "use_sockets": conv.to_bool,
+    "copy_env": conv.to_bool,
+    "copy_path": conv.to_bool,
+    "max_age": conv.to_duration,
+    "max_age_variance": conv.to_duration,
+    "respawn": conv.to_bool,
+    "autostart": conv.to_bool,
+    "on_demand": conv.to_bool,
+    "virtualenv": _optional_str,
+    "virtualenv_py_ver": conv.to_python_version,
+    "stdin_socket": _optional_str,
+    "close_child_stdin": conv.to_bool,
+    "close_child_stdout": conv.to_bool,
+    "close_child_stderr": conv.to_bool,
+    # gcircus restart policy (DESIGN §5)
+    "min_uptime": conv.to_duration,
+    "backoff_base": conv.to_duration,
+    "backoff_max": conv.to_duration,
+    # normally injected from [circus] by the arbiter; a watcher may still choose its own
+    "stream_backend": conv.to_choice(("gevent", "thread")),
     # accepted and unused by Circus's watcher; typed so a typo in the value is still caught
-    "check_flapping": (conv.to_bool, _ABSENT),
+    "check_flapping": conv.to_bool,
 }
+# filled only when written: the arbiter injects stream_backend, nothing reads check_flapping
+_DEFAULTLESS = ("cmd", "stream_backend", "check_flapping")
+WATCHER_OPTIONS = {
+    key: (converter, _ABSENT if key in _DEFAULTLESS else WATCHER_DEFAULTS.get(key))
+    for key, converter in WATCHER_CONVERTERS.items()
+}
+# API-only options: a Python object, which INI cannot express
+_API_ONLY_KEYS = ("prereload_fn", "stopped", "loop")
 # whole-mapping options that INI spells key by key (hooks.before_start = ..., rlimit_nofile = ...)
 _MAPPING_KEYS = ("hooks", "rlimits") + STREAM_KEYS
 STREAM_OPTION_TYPES = {
@@ -207,10 +217,11 @@ def build_watcher(section, values, env, socket_names, warnings):
     if not watcher.get("cmd"):
         reader.error("cmd", "missing command (cmd is required)")
     watcher["env"] = env
-    watcher["rlimits"] = _read_rlimits(reader)
-    watcher["hooks"] = _read_hooks(reader)
+    # empty mappings fall back to the API defaults (None: nothing configured)
+    watcher["rlimits"] = _read_rlimits(reader) or WATCHER_DEFAULTS["rlimits"]
+    watcher["hooks"] = _read_hooks(reader) or WATCHER_DEFAULTS["hooks"]
     for stream_key in STREAM_KEYS:
-        watcher[stream_key] = _read_stream(reader, stream_key)
+        watcher[stream_key] = _read_stream(reader, stream_key) or WATCHER_DEFAULTS[stream_key]
     _read_free_form(reader, watcher)
     _check_watcher(reader, watcher, socket_names)
     reader.raise_errors()
@@ -238,7 +249,7 @@ def _read_hooks(reader):
 
 
 def _read_stream(reader, stream_key):
-    """Return the ``<stream_key>.*`` options as a dict (numbers and ``utc`` typed), or None if there are none."""
+    """Return the ``<stream_key>.*`` options as a dict (numbers and ``utc`` typed); empty if there are none."""
     options = {}
     for suffix, (key, value) in reader.with_prefix(stream_key + ".").items():
         if not suffix:
@@ -249,7 +260,7 @@ def _read_stream(reader, stream_key):
             options[suffix] = converter(value)
         except ValueError as error:
             reader.error(key, str(error))
-    return options or None
+    return options
 
 
 def _read_free_form(reader, watcher):
@@ -261,6 +272,8 @@ def _read_free_form(reader, watcher):
             reader.warn(key, "ignored in a watcher section (%s)" % hint)
         elif key in _MAPPING_KEYS:
             reader.error(key, "write it key by key (e.g. %s)" % _mapping_example(key))
+        elif key in _API_ONLY_KEYS:
+            reader.error(key, "can only be set through the Python API")
         else:
             watcher[key] = reader.values[key]
 
