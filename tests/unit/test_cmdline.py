@@ -1,0 +1,44 @@
+"""Command-line construction: substitution, shell joining, environments."""
+import os
+import sys
+
+import pytest
+
+from gcircus.cmdline import build_argv, build_env, build_variables, substitute
+
+
+def test_substitution_is_case_insensitive_and_keeps_unknown_keys():
+    variables = build_variables(3, {"Foo": "bar"}, {"web": 7})
+    text = "$(circus.wid) $(CIRCUS.WID) ((circus.env.FOO)) $(circus.sockets.WEB) $(circus.nope)"
+    assert substitute(text, variables) == "3 3 bar 7 $(circus.nope)"
+
+
+def test_argv_from_string_and_list_args():
+    variables = build_variables(1)
+    assert build_argv("foo --fd", None, variables) == ["foo", "--fd"]
+    assert build_argv("foo", "'a b' $(circus.wid)", variables) == ["foo", "a b", "1"]
+    assert build_argv("foo", ["a b", "$(circus.wid)"], variables) == ["foo", "a b", "1"]
+
+
+def test_shell_joins_and_appends_shell_args():
+    variables = build_variables(1)
+    assert build_argv("foo", "--fd", variables, shell=True) == ["foo --fd"]
+    assert build_argv("foo", "--fd", variables, shell=True, shell_args="bar baz qux") == \
+        ["foo --fd", "bar", "baz", "qux"]
+
+
+def test_env_is_empty_without_copy_env(monkeypatch):
+    monkeypatch.setenv("OUTSIDE", "1")
+    assert build_env({"A": 1}) == {"A": "1"}
+    env = build_env({"A": "2"}, copy_env=True)
+    assert env["OUTSIDE"] == "1" and env["A"] == "2"
+
+
+def test_copy_path_exports_sys_path():
+    env = build_env(copy_env=True, copy_path=True)
+    assert env["PYTHONPATH"].split(os.pathsep) == [p for p in sys.path if p]
+
+
+def test_virtualenv_errors_name_the_path():
+    with pytest.raises(ValueError, match="/no/such/venv"):
+        build_env(copy_env=True, virtualenv="/no/such/venv")

@@ -1,0 +1,13 @@
+"""Circus's info formatting."""
+from gcircus.procinfo import bytes2human, format_cpu_time
+
+
+def test_bytes2human():
+    assert bytes2human(1023) == "1023B"
+    assert bytes2human(10000) == "9.77K"
+    assert bytes2human(1.34 * 1024 * 1024) == "1.34M"
+
+
+def test_cpu_time_format():
+    assert format_cpu_time((61.5, 0.0)) == "1:01.50"
+    assert format_cpu_time((3600 + 5.25,)) == "0:05.25"  # hours dropped, as Circus prints it
