@@ -66,6 +66,8 @@ class Arbiter:
         self._signal_handlers = []
         self._thread_ident = None
         self._hub = None
+        self.config_file = None      # set by gcircus.configured when built from an INI file
+        self.restart_requested = False
         for watcher in watchers or []:
             self._register(watcher)
 
@@ -91,10 +93,13 @@ class Arbiter:
 
     def add_watcher(self, name, cmd, **kw):
         """Create, register and return a new watcher (start it yourself, or via `add start=true`)."""
+        if name.lower() in self._watchers_by_name:
+            raise ConflictError("a watcher named %r already exists" % name)
+        return self.add_existing_watcher(Watcher(name, cmd, **kw))
+
+    def add_existing_watcher(self, watcher):
+        """Register a Watcher built elsewhere (reloadconfig, plugins); publishes `add`."""
         with self._lock:
-            if name.lower() in self._watchers_by_name:
-                raise ConflictError("a watcher named %r already exists" % name)
-            watcher = Watcher(name, cmd, **kw)
             self._register(watcher)
         watcher._event("add")
         return watcher
@@ -242,6 +247,30 @@ class Arbiter:
         _reopen_log_files()
         for watcher in self.iter_watchers():
             watcher.reload(graceful=graceful, sequential=sequential)
+
+    def restart(self):
+        """Full restart. Built from a config file: stop, and let gcircusd build a new arbiter
+        from the file (new arbiter-level settings apply). Otherwise: stop and start every watcher."""
+        if self.config_file is not None:
+            self.restart_requested = True
+            self.stop()
+            return
+        self.stop_watchers()
+        self.start_watchers()
+
+    def reload_from_config(self):
+        """Apply the config file's current content (the `reloadconfig` command)."""
+        if self.config_file is None:
+            raise ArgumentError("this arbiter was not started from a config file: nothing to reload")
+        from gcircus.configured import reload_config
+        return reload_config(self)
+
+    def rebind(self, key, endpoint):
+        """Move the controller ('endpoint') or publisher ('pubsub_endpoint') to a new address."""
+        setattr(self, key, endpoint)
+        target = self.publisher if key == "pubsub_endpoint" else self.controller
+        if target is not None:
+            target.rebind(endpoint)
 
     # -- signals ---------------------------------------------------------------------
 

@@ -47,6 +47,21 @@ class Publisher:
             raise OSError("cannot bind pubsub_endpoint %s: %s" % (self.endpoint, error)) from error
         self.socket = socket
 
+    def rebind(self, endpoint):
+        """Serve on endpoint instead: bind the new address before releasing the old one."""
+        if self.socket is None:
+            self.endpoint = endpoint
+            return
+        try:
+            self.socket.bind(endpoint)
+        except zmq.ZMQError as error:
+            raise OSError("cannot bind pubsub_endpoint %s: %s" % (endpoint, error)) from error
+        old, self.endpoint = self.endpoint, endpoint
+        try:
+            self.socket.unbind(old)
+        except zmq.ZMQError as error:
+            logger.warning("cannot release old pubsub endpoint %s: %s", old, error)
+
     def stop(self):
         if self.socket is not None:
             self.socket.close()

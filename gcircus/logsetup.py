@@ -1,0 +1,94 @@
+"""Daemon logging as spec §12.1: one format, outputs `-`/stdout/stderr, a file path
+(reopened after external rotation), `syslog://`, or a logging config file."""
+import json
+import logging
+import logging.config
+import logging.handlers
+import os
+import sys
+from urllib.parse import urlparse
+
+LOG_FORMAT = "%(asctime)s %(name)s[%(process)d] [%(levelname)s] %(message)s"
+DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
+SYSLOG_DATE_FORMAT = "%b %d %H:%M:%S"
+LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+class LoggingSetupError(ValueError):
+    """The logging options cannot be applied; the message names the option and value."""
+
+
+def _syslog_handler(output):
+    url = urlparse(output)
+    facility_name = (url.query or "user").lower()
+    facility = logging.handlers.SysLogHandler.facility_names.get(facility_name)
+    if facility is None:
+        raise LoggingSetupError("log output %r: unknown syslog facility %r" % (output, facility_name))
+    if url.netloc:
+        address = (url.hostname, url.port or 514)
+    else:
+        address = url.path or "/dev/log"
+    try:
+        return logging.handlers.SysLogHandler(address=address, facility=facility)
+    except OSError as error:
+        raise LoggingSetupError("log output %r: %s" % (output, error)) from error
+
+
+def _handler_for(output):
+    if output in ("-", "stdout"):
+        # Circus sent `-` to stderr despite its name; we write where the name says.
+        return logging.StreamHandler(sys.stdout), DATE_FORMAT
+    if output == "stderr":
+        return logging.StreamHandler(sys.stderr), DATE_FORMAT
+    if output.startswith("syslog://"):
+        return _syslog_handler(output), SYSLOG_DATE_FORMAT
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise LoggingSetupError("log output %r: directory %s does not exist" % (output, directory))
+    # WatchedFileHandler reopens the file when logrotate moves it away.
+    return logging.handlers.WatchedFileHandler(output), DATE_FORMAT
+
+
+def _load_logger_config(path):
+    if path == "default":
+        return False
+    if not os.path.exists(path):
+        raise LoggingSetupError("logger config %r does not exist" % path)
+    lower = path.lower()
+    try:
+        if lower.endswith((".ini", ".cfg", ".conf")):
+            logging.config.fileConfig(path, disable_existing_loggers=False)
+        elif lower.endswith(".json"):
+            with open(path) as handle:
+                logging.config.dictConfig(json.load(handle))
+        elif lower.endswith((".yaml", ".yml")):
+            try:
+                import yaml
+            except ImportError:
+                raise LoggingSetupError("logger config %r is YAML, but PyYAML is not installed "
+                                        "(pip install pyyaml)" % path) from None
+            with open(path) as handle:
+                logging.config.dictConfig(yaml.safe_load(handle))
+        else:
+            raise LoggingSetupError("logger config %r: use a .ini, .json or .yaml file" % path)
+    except LoggingSetupError:
+        raise
+    except Exception as error:
+        raise LoggingSetupError("logger config %r is invalid: %s" % (path, error)) from error
+    return True
+
+
+def configure_logging(level="info", output="-", logger_config=None):
+    """Apply the daemon's logging options; raises LoggingSetupError naming the bad option."""
+    level = (level or "info").lower()
+    if level not in LEVELS:
+        raise LoggingSetupError("log level %r: use one of %s" % (level, ", ".join(LEVELS)))
+    if logger_config and _load_logger_config(logger_config):
+        return
+    handler, date_format = _handler_for(output or "-")
+    handler.setFormatter(logging.Formatter(LOG_FORMAT, date_format))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper()))

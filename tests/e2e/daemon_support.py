@@ -1,0 +1,93 @@
+"""Running a real gcircusd in tests: write a config, start it, wait for its log lines."""
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import psutil
+
+READY = "Arbiter now waiting for commands"
+
+
+def short_tmpdir():
+    """ipc:// paths must stay short (108 bytes): a fresh dir under /tmp."""
+    return tempfile.mkdtemp(prefix="gc-", dir="/tmp")
+
+
+class Daemon:
+    """A gcircusd subprocess whose merged stdout/stderr is read line by line with deadlines."""
+
+    def __init__(self, config_path, *args, env=None):
+        command = [sys.executable, "-m", "gcircus.cli.gcircusd", config_path] + list(args)
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     env=env or dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.output = []
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self.proc.stdout, selectors.EVENT_READ)
+        self._buffer = b""
+
+    def _read_some(self, timeout):
+        if not self._selector.select(timeout):
+            return False
+        chunk = os.read(self.proc.stdout.fileno(), 65536)
+        if not chunk:
+            return None
+        self._buffer += chunk
+        *lines, self._buffer = self._buffer.split(b"\n")
+        self.output.extend(line.decode("utf-8", "replace") for line in lines)
+        return True
+
+    def wait_for(self, text, timeout=20):
+        """Wait for an output line containing text; AssertionError with the output on failure."""
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.output):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or self._read_some(remaining) is None:
+                raise AssertionError("gcircusd never printed %r; output:\n%s" % (text, self.text()))
+        return True
+
+    def drain(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read_some(deadline - time.monotonic()) is not None:
+            pass
+        return self.text()
+
+    def text(self):
+        return "\n".join(self.output + [self._buffer.decode("utf-8", "replace")])
+
+    def children(self):
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, sig=signal.SIGTERM, timeout=30):
+        """Signal the daemon and return its exit code once it has exited."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.drain(1)
+        return code
+
+    def kill(self):
+        if self.proc.poll() is None:
+            for child in self.children():
+                child.kill()
+            self.proc.kill()
+            self.proc.wait(10)
+        self._selector.close()
+        self.proc.stdout.close()
+
+
+def write_config(directory, body, name="gcircus.ini"):
+    """A config with ipc endpoints in directory, then body; returns (path, endpoint)."""
+    endpoint = "ipc://%s/ctl.sock" % directory
+    header = "[circus]\nendpoint = %s\npubsub_endpoint = ipc://%s/pub.sock\ncheck_delay = 5\n" % (
+        endpoint, directory)
+    path = os.path.join(directory, name)
+    with open(path, "w") as handle:
+        handle.write(header + body)
+    return path, endpoint

@@ -1,0 +1,98 @@
+"""gcircusd against broken configurations: a specific message, never a traceback.
+
+Fatal problems (syntax, [circus] values, a missing file) exit 1 before anything
+starts; a broken watcher/socket/plugin section is reported and skipped while the
+rest of the configuration runs (Circus's behaviour).
+"""
+import os
+import shutil
+
+import psutil
+import pytest
+
+from tests.e2e.daemon_support import READY, Daemon, short_tmpdir, write_config
+
+GOOD = "[watcher:good]\ncmd = sleep 120\n"
+
+FATAL = [
+    ("syntax", "[watcher:w\ncmd = x\n", "malformed section header '[watcher:w'"),
+    ("circus_float", "", "[circus] check_delay: invalid number 'soon'"),
+    ("circus_umask", "", "[circus] umask: invalid octal umask '9z'"),
+    ("log_level", "", "loglevel: invalid value 'loud'"),
+]
+CIRCUS_OVERRIDES = {"circus_float": "check_delay = soon\n", "circus_umask": "umask = 9z\n",
+                    "log_level": "loglevel = loud\n"}
+
+SKIPPED = [
+    ("unknown_section", "[foo:bar]\nx = 1\n", "[foo:bar]: unknown section"),
+    ("bad_integer", "[watcher:w]\ncmd = sleep 1\nnumprocesses = abc\n", "numprocesses: invalid integer 'abc'"),
+    ("bad_signal", "[watcher:w]\ncmd = sleep 1\nstop_signal = SIGFOO\n", "stop_signal: invalid signal 'SIGFOO'"),
+    ("bad_float", "[watcher:w]\ncmd = sleep 1\ngraceful_timeout = soon\n", "graceful_timeout: invalid number 'soon'"),
+    ("bad_bool", "[watcher:w]\ncmd = sleep 1\ncopy_env = maybe\n", "copy_env: invalid boolean 'maybe'"),
+    ("duplicate", "[watcher:dup]\ncmd = sleep 1\n[watcher:DUP]\ncmd = sleep 2\n", "duplicate watcher name 'DUP'"),
+    ("missing_cmd", "[watcher:w]\nnumprocesses = 1\n", "cmd: missing command"),
+    ("bad_port", "[socket:s]\nhost = 127.0.0.1\nport = 99999\n", "port: invalid port '99999'"),
+    ("plugin_without_use", "[plugin:p]\nfoo = 1\n", "use: missing plugin class"),
+    ("singleton", "[watcher:w]\ncmd = sleep 1\nsingleton = true\nnumprocesses = 2\n", "singleton watcher runs at most 1"),
+    ("bad_rlimit", "[watcher:w]\ncmd = sleep 1\nrlimit_bogus = 1\n", "unknown rlimit 'bogus'"),
+    ("negative", "[watcher:w]\ncmd = sleep 1\nnumprocesses = -2\n", "invalid value '-2'"),
+    ("bad_hook_spec", "[watcher:w]\ncmd = sleep 1\nhooks.before_start = not a name\n", "invalid hook 'not a name'"),
+    ("unknown_hook_module", "[watcher:w]\ncmd = sleep 1\nhooks.before_start = no_such_module_xyz.hook\n",
+     "no_such_module_xyz"),
+    ("unknown_stream_class", "[watcher:w]\ncmd = sleep 1\nstdout_stream.class = no_such_pkg.Stream\n",
+     "no_such_pkg.Stream"),
+    ("missing_include", "", "matches no file"),
+    ("stdin_socket", "[watcher:w]\ncmd = sleep 1\nstdin_socket = nosuch\n", "unknown socket 'nosuch'"),
+]
+
+
+@pytest.fixture
+def workdir():
+    directory = short_tmpdir()
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_missing_config_file(workdir):
+    daemon = Daemon(os.path.join(workdir, "nope.ini"))
+    try:
+        assert daemon.proc.wait(20) == 1
+        assert "does not exist" in daemon.drain() and "Traceback" not in daemon.text()
+    finally:
+        daemon.kill()
+
+
+@pytest.mark.parametrize("name,body,message", FATAL, ids=[case[0] for case in FATAL])
+def test_fatal_config_errors_exit_1(workdir, name, body, message):
+    path, _ = write_config(workdir, body + GOOD)
+    if name in CIRCUS_OVERRIDES:
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("check_delay = 5\n", CIRCUS_OVERRIDES[name]))
+    daemon = Daemon(path)
+    try:
+        assert daemon.proc.wait(20) == 1
+        output = daemon.drain()
+        assert message in output and "Traceback" not in output
+    finally:
+        daemon.kill()
+
+
+@pytest.mark.parametrize("name,body,message", SKIPPED, ids=[case[0] for case in SKIPPED])
+def test_broken_sections_are_reported_and_the_rest_runs(workdir, name, body, message):
+    path, _ = write_config(workdir, body + GOOD)
+    if name == "missing_include":
+        with open(path) as handle:
+            text = handle.read()
+        with open(path, "w") as handle:
+            handle.write(text.replace("check_delay = 5\n", "check_delay = 5\ninclude = /nonexistent/*.ini\n"))
+    daemon = Daemon(path)
+    try:
+        daemon.wait_for(READY)
+        assert message in daemon.text()
+        assert [p.cmdline() for p in daemon.children()] == [["sleep", "120"]]
+        assert daemon.stop() == 0
+        assert "Traceback" not in daemon.text()
+    finally:
+        daemon.kill()
