@@ -17,6 +17,7 @@ from gevent.lock import RLock
 from gevent.queue import Queue
 
 from gcircus import cmdline
+from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
 from gcircus.exc import SpawnError
 from gcircus.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
@@ -29,21 +30,6 @@ logger = logging.getLogger("gcircus")
 
 # How long a stop waits for a process's pipes to reach EOF before closing its streams.
 PIPE_DRAIN_TIMEOUT = 2.0
-
-
-def to_signum(value):
-    """Signal number from 15, '15', 'TERM', 'SIGTERM' (any case); ValueError names the bad value."""
-    if isinstance(value, int):
-        return signal.Signals(value).value
-    text = str(value).strip().upper()
-    if text.isdigit():
-        return signal.Signals(int(text)).value
-    if not text.startswith("SIG"):
-        text = "SIG" + text
-    try:
-        return signal.Signals[text].value
-    except KeyError:
-        raise ValueError("unknown signal %r" % value) from None
 
 
 class Watcher:
