@@ -177,6 +177,24 @@ class Process:
             except Exception:
                 logger.exception("exit listener of process %s failed", self.pid)
 
+    def check_exit(self):
+        """Safety net: collect an exit the hub has not reported (never expected to find one)."""
+        if self._popen is None or self.exited.is_set():
+            return
+        try:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+        except ChildProcessError:
+            if getattr(self._exit_watch, "pending", True):
+                return  # the hub's child watcher collected it; its callback is on its way
+            # Collected by someone else (libev reaps every child; other code may waitpid):
+            # the child is gone and its status with it.
+            pid, status = self.pid, None
+        if pid:
+            logger.warning("process %s: exit found by the safety net, not by the child watcher", self.pid)
+            if hasattr(self._exit_watch, "stop"):
+                self._exit_watch.stop()
+            self._set_exited(decode_wait_status(status) if status is not None else None)
+
     def add_exit_listener(self, listener):
         """Call listener(process) from the hub when the child exits (at once if it already has)."""
         self._exit_listeners.append(listener)

@@ -30,6 +30,8 @@ logger = logging.getLogger("gcircus")
 
 # How long a stop waits for a process's pipes to reach EOF before closing its streams.
 PIPE_DRAIN_TIMEOUT = 2.0
+# How long a stop waits after SIGKILL before giving up on a process (stuck in the kernel).
+SIGKILL_TIMEOUT = 10.0
 
 
 class Watcher:
@@ -168,7 +170,7 @@ class Watcher:
         if self.max_retry != -1 and self._failures > self.max_retry:
             logger.error("%s: %s; giving up after %d failed attempts in a row (max_retry %d): "
                          "stopping the watcher", self.name, reason, self._failures, self.max_retry)
-            gevent.spawn(self.stop).name = "stop[%s]" % self.name
+            self._stop_locked()  # callers hold the lock; the stop is part of their decision
             return False
         logger.warning("%s: %s (failure %d)", self.name, reason, self._failures)
         return True
@@ -225,7 +227,7 @@ class Watcher:
                 gevent.sleep(self.warmup_delay)
             process = self.spawn_process()
             if process is None:
-                if self._record_failure("cannot spawn") and self.state is not WatcherState.STOPPING:
+                if self._record_failure("cannot spawn"):
                     self._schedule_fill()
                 break
             started.append(process.pid)
@@ -316,6 +318,7 @@ class Watcher:
         """Reap every tracked process that has exited (the check_delay safety net)."""
         with self._lock:
             for process in list(self.processes.values()):
+                process.check_exit()
                 if process.exited.is_set():
                     self._handle_exit(process)
 
@@ -355,7 +358,9 @@ class Watcher:
         self._event("kill", process_pid=process.pid)
         self._signal(process, signal.SIGKILL)
         process.kill_tree(signal.SIGKILL)
-        process.exited.wait()
+        if not process.exited.wait(SIGKILL_TIMEOUT):
+            logger.error("%s: process %s survived SIGKILL for %ss (uninterruptible sleep?); "
+                         "no longer waiting for it", self.name, process.pid, SIGKILL_TIMEOUT)
 
     def kill_process(self, process, sig=None, graceful_timeout=None):
         """Stop one process (stop signal, then SIGKILL of its tree after graceful_timeout)."""
@@ -382,7 +387,8 @@ class Watcher:
             live = sorted(self._live_processes(), key=lambda p: p.started, reverse=True)
             surplus = live[self.numprocesses:]
             killers = [self._begin_kill(p) for p in surplus]
-            self._fill()
+            if self._respawn_timer is None:  # a pending backoff decides when to respawn
+                self._fill()
         if wait:
             gevent.joinall(killers)
             with self._lock:

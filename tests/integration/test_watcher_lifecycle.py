@@ -111,3 +111,25 @@ def test_spawn_kill_cycles_leak_no_fds(run_arbiter, events):
     watcher.stop()
     watcher.start()
     assert me.num_fds() <= baseline
+
+
+def test_safety_net_tick_respects_the_backoff(run_arbiter, events):
+    """A fast check_delay tick must not turn a crash loop's backoff back into a tight loop."""
+    crasher = Watcher("crasher", "false", max_retry=-1, min_uptime=1, backoff_base=0.4)
+    run_arbiter([crasher], check_delay=0.05)
+    events.wait_count("watcher.crasher.spawn", 3, timeout=5)
+    first = events.count("watcher.crasher.spawn")
+    gevent.sleep(0.3)  # observation window: ~6 ticks, shorter than the pending 0.4-0.8 s backoff
+    assert events.count("watcher.crasher.spawn") <= first + 1
+
+
+def test_missed_exit_is_collected_by_the_safety_net(run_arbiter, events):
+    """If the hub never reported an exit, the check_delay sweep still reaps and replaces it."""
+    watcher = Watcher("blind", "sleep 120", min_uptime=0)
+    run_arbiter([watcher], check_delay=0.1)
+    process = next(iter(watcher.processes.values()))
+    process._exit_watch.stop()  # simulate the lost SIGCHLD: the child watcher stops listening
+    os.kill(process.pid, signal.SIGKILL)
+    events.wait_count("watcher.blind.spawn", 2, timeout=5)
+    reap = [m for t, m in events.events if t == "watcher.blind.reap"]
+    assert reap[0]["process_pid"] == process.pid  # its status was lost with the SIGCHLD
