@@ -4,9 +4,10 @@ A hook returns a truthy value to let the action go on. One that raises is logged
 announced by a `hook_failure` event, and counts as False unless its name is in
 the ignore-failure set. A hook must never bring anything down.
 """
-import importlib
 import logging
 import time
+
+from gcircus.aliases import import_dotted
 
 logger = logging.getLogger("gcircus")
 
@@ -18,26 +19,8 @@ ALWAYS_IGNORE_FAILURE = frozenset(("before_stop", "after_stop", "before_signal",
 
 
 def resolve_name(name):
-    """Import `pkg.mod.attr` or `pkg.mod:attr`; ImportError naming what was not found."""
-    if not isinstance(name, str):
-        return name
-    if ":" in name:
-        module_name, _, attr_path = name.partition(":")
-    else:
-        module_name, _, attr_path = name.rpartition(".")
-    if not module_name or not attr_path:
-        raise ImportError("%r is not a dotted name (module.attribute)" % name)
-    try:
-        target = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ImportError("cannot import %r: %s" % (name, error)) from error
-    for attr in attr_path.split("."):
-        try:
-            target = getattr(target, attr)
-        except AttributeError:
-            raise ImportError("cannot import %r: %s has no attribute %r"
-                              % (name, module_name, attr)) from None
-    return target
+    """The hook callable named `pkg.mod.attr` or `pkg.mod:attr`; ImportError naming it."""
+    return import_dotted(name, "hook")
 
 
 def parse_hook_spec(spec):

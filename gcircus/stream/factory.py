@@ -6,8 +6,8 @@ INI are converted by the classes themselves); else ``stream``, a ready-made call
 a :class:`FileStream`. The caller's mapping is never modified (Circus pops ``class`` out of it, so ``options``
 stops reporting it).
 """
-import importlib
 
+from gcircus.aliases import import_dotted
 from gcircus.stream.console import FancyStdoutStream, StdoutStream
 from gcircus.stream.file import FileStream, WatchedFileStream
 from gcircus.stream.memory import NullStream, QueueStream
@@ -41,15 +41,7 @@ def resolve_stream_class(name):
         raise ValueError('unknown stream class %r (built-in classes: %s)' % (name, ', '.join(BUILTIN_STREAMS)))
     if name.startswith('circus.stream.'):
         raise ValueError('unknown stream class %r: gcircus has no such Circus stream' % (name,))
-    module_name, _, attr = name.rpartition('.')
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ImportError('cannot import stream class %r: %s' % (name, err)) from err
-    try:
-        cls = getattr(module, attr)
-    except AttributeError:
-        raise ImportError('cannot import stream class %r: module %r has no %r' % (name, module_name, attr)) from None
+    cls = import_dotted(name, 'stream class')
     if not callable(cls):
         raise ValueError('stream class %r is not callable' % (name,))
     return cls
