@@ -245,8 +245,10 @@ class Arbiter:
         if self.prereload_fn is not None:
             self.prereload_fn(self)
         _reopen_log_files()
+        logger.info("reloading all watchers")
         for watcher in self.iter_watchers():
             watcher.reload(graceful=graceful, sequential=sequential)
+        logger.info("all watchers reloaded")
 
     def restart(self):
         """Full restart. Built from a config file: stop, and let gcircusd build a new arbiter
