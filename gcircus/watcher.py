@@ -23,7 +23,6 @@ from gcircus.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.process import Process, describe_exit
 from gcircus.states import WatcherState, check_transition
-from gcircus.stream.pump import Pump
 from gcircus.watcher_streams import WatcherStreams
 
 logger = logging.getLogger("gcircus")
@@ -285,11 +284,7 @@ class Watcher:
         return process
 
     def _attach_pumps(self, process):
-        for name, pipe, stream in (("stdout", process.stdout, self.streams.stdout),
-                                   ("stderr", process.stderr, self.streams.stderr)):
-            if pipe is not None and stream is not None:
-                label = "%s:%s:%s" % (self.name, process.pid, name)
-                process.pumps.append(Pump(pipe, name, process.pid, stream, label).start())
+        self.streams.attach(process, self.name)
 
     def _expire(self, process):
         """max_age reached: start the replacement first, then retire the old process."""
@@ -456,12 +451,7 @@ class Watcher:
         self.call_hook("before_stop")
         processes = list(self.processes.values())
         self.kill_processes()
-        for process in processes:
-            for pump in process.pumps:
-                if not pump.join(PIPE_DRAIN_TIMEOUT):
-                    logger.warning("%s: output of %s still open (a descendant holds it); "
-                                   "detaching it", self.name, pump.label)
-                    pump.kill()
+        self.streams.drain(PIPE_DRAIN_TIMEOUT)  # every pump, those of processes reaped earlier too
         if close_streams:
             self.streams.close()
         self._set_state(WatcherState.STOPPED)

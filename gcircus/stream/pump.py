@@ -1,9 +1,15 @@
-"""The pump: one greenlet per child pipe, reading it to EOF and feeding a stream.
+"""The pump: one greenlet per child pipe, reading it to EOF and feeding a stream (DESIGN §9).
 
-Reads large chunks cooperatively (the pipe is made non-blocking and waited on by
-the hub) after enlarging the pipe buffer, so a chatty child rarely blocks on a
-full pipe. Every chunk reaches the stream as Circus's `{'data', 'pid', 'name'}`
-dict; at EOF, streams that frame lines are told to flush a partial last line.
+The pipe is made non-blocking and waited on by the hub through one persistent io watcher; each wake-up reads up
+to 1 MiB. A pipe found full (a read returned its whole capacity) is enlarged once with F_SETPIPE_SZ, so only
+chatty children cost the user's pipe-buffer quota (Linux shrinks every new pipe of a user past
+``pipe-user-pages-soft`` to a single page: enlarging every pipe up front would hurt quiet ones). Every chunk
+reaches the stream as Circus's ``{'data', 'pid', 'name'}`` dict; at EOF the stream's ``flush_partial(pid, name)``
+is called if it has one (see :mod:`gcircus.stream.base`).
+
+A child that writes faster than we read never monopolises the hub: after a large read the pump yields before
+reading again. A stream that raises is logged once per incident and the pump keeps reading, so the child never
+blocks on a pipe nobody drains.
 """
 import errno
 import fcntl
@@ -11,23 +17,43 @@ import logging
 import os
 
 import gevent
-from gevent.os import make_nonblocking, nb_read
+from gevent.event import Event
+from gevent.hub import get_hub
 
 logger = logging.getLogger("gcircus")
 
+#: Largest read; also the pipe size asked for when a pipe is found full.
 CHUNK_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
+#: Bytes read without the pipe running dry after which the pump lets the hub run before reading on.
+YIELD_AFTER = 32 * 1024
+
+_SETPIPE = getattr(fcntl, "F_SETPIPE_SZ", 1031)
+_GETPIPE = getattr(fcntl, "F_GETPIPE_SZ", 1032)
 
 
-def _enlarge_pipe(fd):
+def pipe_capacity(fd):
+    """The pipe's buffer size in bytes (Linux), or None where it cannot be asked."""
     try:
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
-    except (OSError, AttributeError):
-        pass  # above /proc/sys/fs/pipe-max-size for an unprivileged user: keep the default
+        return fcntl.fcntl(fd, _GETPIPE)
+    except OSError:
+        return None
+
+
+def enlarge_pipe(fd, size=PIPE_SIZE):
+    """Ask for a ``size``-byte pipe buffer; returns the capacity obtained (None if unknown)."""
+    try:
+        return fcntl.fcntl(fd, _SETPIPE, size)
+    except OSError:
+        return pipe_capacity(fd)    # EPERM past pipe-max-size or the user's quota: keep what we have
 
 
 class Pump:
-    """Moves one pipe's bytes to a stream; owned by the Process whose pipe it reads."""
+    """Moves one pipe's bytes to a stream; owned by the Process whose pipe it reads.
+
+    ``reached_eof`` is set when the pipe is at end of file (every holder of its write end closed it);
+    ``join()`` waits until that EOF was also delivered to the stream.
+    """
 
     def __init__(self, pipe, name, pid, stream, label=None):
         self.fd = pipe.fileno() if hasattr(pipe, "fileno") else pipe
@@ -38,43 +64,71 @@ class Pump:
         self.label = label or "%s:%s" % (pid, name)
         self.greenlet = None
         self.bytes_read = 0
+        self.reached_eof = Event()
+        self._capacity = None
+        self._failing = False
 
     def start(self):
-        _enlarge_pipe(self.fd)
-        make_nonblocking(self.fd)
+        os.set_blocking(self.fd, False)
+        self._capacity = pipe_capacity(self.fd)
         self.greenlet = gevent.spawn(self._pump)
         self.greenlet.name = "pump[%s]" % self.label
         return self
 
     def _pump(self):
-        """Owned by the Pump; lives until the pipe reaches EOF (the child and its heirs closed it)."""
+        """Owned by the Pump; lives until the pipe reaches EOF (the child and its heirs closed it) or kill()."""
+        readable = get_hub().loop.io(self.fd, 1)
+        unyielded = 0   # bytes read since this greenlet last let the hub run
         try:
             while True:
                 try:
-                    data = nb_read(self.fd, CHUNK_SIZE)
+                    data = os.read(self.fd, CHUNK_SIZE)
+                except BlockingIOError:
+                    unyielded = 0
+                    get_hub().wait(readable)
+                    continue
+                except InterruptedError:
+                    continue
                 except OSError as error:
-                    if error.errno in (errno.EINTR, errno.EAGAIN):
-                        continue
-                    logger.error("reading %s failed: %s", self.label, error)
+                    logger.error("reading the %s of %s failed: %s", self.name, self.label, error)
                     break
                 if not data:
                     break
                 self.bytes_read += len(data)
-                self._deliver({"data": data, "pid": self.pid, "name": self.name})
+                stream = self.stream    # may be swapped (set stdout_stream) or removed while we run
+                if stream is not None:
+                    self._call(stream, {"data": data, "pid": self.pid, "name": self.name})
+                self._grow_if_full(len(data))
+                unyielded += len(data)
+                if unyielded >= YIELD_AFTER:
+                    unyielded = 0
+                    gevent.sleep(0)
+            self.reached_eof.set()
             flush = getattr(self.stream, "flush_partial", None)
             if flush is not None:
                 self._call(flush, self.pid, self.name)
         finally:
+            readable.close()
             self._close_pipe()
 
-    def _deliver(self, chunk):
-        self._call(self.stream, chunk)
+    def _grow_if_full(self, size):
+        """The read emptied a full pipe: the child is chatty, give it a larger pipe (asked once)."""
+        if self._capacity is not None and size >= self._capacity:
+            self._capacity = None
+            enlarge_pipe(self.fd)
 
     def _call(self, function, *args):
         try:
             function(*args)
         except Exception:
-            logger.exception("stream %r failed on output of %s", self.stream, self.label)
+            if not self._failing:   # once per incident: a broken stream must not flood the log
+                self._failing = True
+                logger.exception("stream %r failed on the %s of %s; its output is dropped until it works "
+                                 "again", self.stream, self.name, self.label)
+        else:
+            if self._failing:
+                self._failing = False
+                logger.warning("stream %r works again for the %s of %s", self.stream, self.name, self.label)
 
     def _close_pipe(self):
         try:
@@ -85,6 +139,10 @@ class Pump:
         except OSError:
             pass
 
+    @property
+    def done(self):
+        return self.greenlet is None or self.greenlet.dead
+
     def join(self, timeout=None):
         """Wait until EOF was reached and delivered; True if it was within timeout."""
         if self.greenlet is None:
@@ -92,6 +150,23 @@ class Pump:
         self.greenlet.join(timeout)
         return self.greenlet.dead
 
+    def drain(self, eof_timeout, delivery_timeout=None):
+        """Wait for EOF up to ``eof_timeout``, then for the stream to take the rest up to ``delivery_timeout``.
+
+        The two waits differ: a pipe still open after the process exited means a descendant holds it (it may
+        never close), while a pipe at EOF only waits for a slow stream to finish writing what was read. Returns
+        True when everything was delivered; the caller decides what to do with a pump that was not.
+        """
+        if self.done:
+            return True
+        if not self.reached_eof.wait(eof_timeout):
+            return False
+        return self.join(delivery_timeout)
+
     def kill(self):
+        """Stop reading (the pipe is closed; a partial line held by the stream is released by its close())."""
         if self.greenlet is not None:
             self.greenlet.kill(block=False)
+
+    def __repr__(self):
+        return "<Pump %s %d bytes%s>" % (self.label, self.bytes_read, " eof" if self.reached_eof.is_set() else "")
