@@ -1,0 +1,69 @@
+"""add: create a watcher, optionally starting it (spec §2.2 add)."""
+from gcircus.commands.base import Command, Deferred, check_bool, check_type, make_message
+from gcircus.exc import MessageError
+from gcircus.watcher_settings import watcher_kwargs
+
+
+class Add(Command):
+    name = "add"
+    summary = "Create a new watcher"
+    reference = """\
+Add a watcher to the arbiter, stopped unless --start is given.
+
+Message: {"command": "add", "properties": {"name": NAME, "cmd": CMD,
+          "args": [...] or "...", "options": {...}, "start": false, "waiting": false}}
+  options: watcher options (numprocesses, env, hooks, stdout_stream.class, rlimit_nofile, ...)
+Reply: ok; with start and waiting, the started and kept pids.
+
+    gcircusctl add [--start] [--waiting] <name> <cmd...>
+"""
+    properties = ("name", "cmd")
+    waits = True
+    read_only = False
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("--start", action="store_true", help="start the watcher at once")
+        parser.add_argument("name", help="name of the new watcher")
+        parser.add_argument("cmd", nargs="+", help="command line to run")
+
+    def message(self, args):
+        msg = super().message(args)
+        msg["properties"].update(name=args.name, cmd=" ".join(args.cmd), start=args.start)
+        return msg
+
+    def validate(self, props):
+        super().validate(props)
+        check_type(props, "name", str, "a string")
+        check_type(props, "cmd", str, "a string")
+        if not props["name"].strip():
+            raise MessageError("message invalid: 'name' must not be empty")
+        check_type(props, "args", (list, str, type(None)), "a list or a string")
+        check_type(props, "options", (dict, type(None)), "an object")
+        check_bool(props, "start")
+
+    def execute(self, arbiter, props):
+        options = dict(props.get("options") or {})
+        options.pop("cmd", None)
+        args = props.get("args")
+        if args is None:
+            args = options.pop("args", None)
+        else:
+            options.pop("args", None)
+        kwargs = watcher_kwargs(options)
+        _check_endpoint_owner(arbiter, kwargs)
+        watcher = arbiter.add_watcher(props["name"], props["cmd"], args=args, **kwargs)
+        if props["start"]:
+            return Deferred(watcher.start)
+        return None
+
+
+def _check_endpoint_owner(arbiter, kwargs):
+    """With an owned ipc endpoint, new watchers run as that owner only (spec §2.2)."""
+    owner = (arbiter.options or {}).get("endpoint_owner")
+    endpoint = arbiter.endpoint or ""
+    if owner and endpoint.startswith("ipc://") and str(kwargs.get("uid")) != str(owner):
+        raise MessageError("uid does not match endpoint_owner")
+
+
+COMMAND = Add()

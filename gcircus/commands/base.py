@@ -1,0 +1,207 @@
+"""What every wire command shares: the Command base class, property checking,
+watcher lookup, and Deferred, the marker for operations that may finish after
+the reply (Circus's asynchronous commands, spec §1.5).
+
+A command module holds the client half (argparse flags, building the message,
+formatting the reply for humans) above the daemon half (validate, execute).
+"""
+import re
+import signal
+from fnmatch import fnmatch
+
+from gcircus.exc import MessageError
+
+
+def make_message(command, **props):
+    """The request body for `command` (id and msg_type are the client's business)."""
+    return {"command": command, "properties": props}
+
+
+class Deferred:
+    """Work the controller runs after validation (spec §1.5).
+
+    Without `waiting` the client gets `ok` at once and `run` goes on in the
+    background; with `waiting` the reply carries run's result. `finish`, if
+    given, runs in a fresh greenlet once the reply is out (used by quit, whose
+    reply must leave before the sockets close).
+    """
+
+    def __init__(self, run=None, finish=None):
+        self.run = run or (lambda: None)
+        self.finish = finish
+
+
+class Command:
+    """One wire command. Subclasses set the class attributes and override the halves they need."""
+
+    name = None            # the wire name (= the module name)
+    summary = ""           # one line, listed by `gcircusctl --help`
+    reference = ""         # the text of `gcircusctl --help <name>`
+    properties = ()        # required properties
+    waits = False          # accepts `waiting` / `--waiting`
+    read_only = True       # never waits on a watcher (documentation and tests)
+
+    # -- client half --------------------------------------------------------------
+
+    def add_arguments(self, parser):
+        """Add this command's positional arguments and flags to an argparse parser."""
+        if self.waits:
+            parser.add_argument("--waiting", action="store_true", help="wait until the operation is done")
+
+    def message(self, args):
+        """The request for parsed gcircusctl arguments."""
+        props = {}
+        if self.waits and getattr(args, "waiting", False):
+            props["waiting"] = True
+        return make_message(self.name, **props)
+
+    def console(self, reply):
+        """Human output for a reply (gcircusctl without --json)."""
+        if reply.get("status") == "error":
+            return "error: %s" % reply.get("reason")
+        return "ok"
+
+    # -- daemon half --------------------------------------------------------------
+
+    def validate(self, props):
+        for key in self.properties:
+            if key not in props:
+                raise MessageError("message invalid %r is missing" % key)
+        if self.waits:
+            check_bool(props, "waiting")
+
+    def execute(self, arbiter, props):
+        """Run the command; return a result dict, None, or a Deferred."""
+        raise NotImplementedError
+
+
+# -- property checks (errno 3 on failure) ---------------------------------------------
+
+_TRUE = ("1", "true", "yes", "on", "y", "t")
+_FALSE = ("0", "false", "no", "off", "n", "f", "")
+
+
+def to_bool(value, key="value"):
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise MessageError("message invalid: %r must be a boolean, not %r" % (key, value))
+
+
+def to_int(value, key="value"):
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise MessageError("message invalid: %r must be an integer, not %r" % (key, value))
+
+
+def to_number(value, key="value"):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise MessageError("message invalid: %r must be a number, not %r" % (key, value))
+
+
+def check_bool(props, key, default=False):
+    """props[key] as a bool (default when absent); normalises props in place."""
+    if key not in props or props[key] is None:
+        props[key] = default
+    props[key] = to_bool(props[key], key)
+    return props[key]
+
+
+def check_type(props, key, kinds, description, required=False):
+    """Fail with errno 3 unless props[key] (when present) is one of kinds."""
+    if key not in props:
+        if required:
+            raise MessageError("message invalid %r is missing" % key)
+        return None
+    value = props[key]
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in _as_tuple(kinds)):
+        raise MessageError("message invalid: %r must be %s, not %r" % (key, description, value))
+    return value
+
+
+def _as_tuple(kinds):
+    return kinds if isinstance(kinds, tuple) else (kinds,)
+
+
+def check_name(props, required=True):
+    return check_type(props, "name", str, "a string", required=required)
+
+
+def parse_signal(value, key="signum"):
+    """A signal number from 9, '9', 'kill', 'SIGKILL', 'sigrtmin+1'; errno 3 otherwise.
+
+    Circus answers an unknown name with an internal error (errno 5); a bad
+    signal is bad input, so we say so (DESIGN §8).
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and value.strip():
+        number = _signal_from_text(value.strip())
+    else:
+        number = None
+    valid = set(signal.valid_signals())
+    if number is None or number not in valid:
+        raise MessageError("message invalid: %r is not a valid signal (%s)" % (value, key))
+    return int(number)
+
+
+def _signal_from_text(text):
+    if re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    offset = 0
+    match = re.fullmatch(r"(.+?)\s*([+-])\s*(\d+)", text)
+    if match:
+        text = match.group(1)
+        offset = int(match.group(3)) * (1 if match.group(2) == "+" else -1)
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    base = getattr(signal, name, None)
+    if not isinstance(base, int) or name.startswith("SIG_"):
+        return None
+    return int(base) + offset
+
+
+# -- watcher lookup ---------------------------------------------------------------------
+
+def get_watcher(arbiter, name):
+    try:
+        return arbiter.get_watcher(name)
+    except KeyError:
+        raise MessageError("program %s not found" % name) from None
+
+
+MATCH_METHODS = ("simple", "glob", "regex")
+
+
+def match_watchers(arbiter, name, method="glob"):
+    """Watchers whose name matches (case-insensitive), by priority; errno 3 when none does."""
+    if method not in MATCH_METHODS:
+        raise MessageError("unknown match method %s" % method)
+    pattern = name.lower()
+    if method == "simple":
+        return [get_watcher(arbiter, name)]
+    if method == "glob":
+        found = [w for w in arbiter.iter_watchers() if fnmatch(w.name.lower(), pattern)]
+    else:
+        try:
+            regex = re.compile(pattern)
+        except re.error as error:
+            raise MessageError("invalid regex %r: %s" % (name, error)) from None
+        found = [w for w in arbiter.iter_watchers() if regex.match(w.name.lower())]
+    if not found:
+        raise MessageError("program %s not found" % name)
+    return found

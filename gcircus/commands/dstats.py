@@ -1,0 +1,48 @@
+"""dstats: process information of the daemon itself (spec §2.2 dstats)."""
+import os
+
+import gevent
+import psutil
+
+from gcircus.commands.base import Command
+from gcircus.procinfo import get_info
+
+# cpu_percent compares two samples; the first is taken this long before the second.
+CPU_SAMPLE_INTERVAL = 0.01
+
+
+class DStats(Command):
+    name = "dstats"
+    summary = "Show the daemon's own process information"
+    reference = """\
+Process information of the daemon itself (cpu sampled over 10 ms).
+
+Message: {"command": "dstats"}
+Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
+       create_time, age, cmdline, children: []}
+
+    gcircusctl dstats
+"""
+
+    def console(self, reply):
+        if reply.get("status") == "error" or "info" not in reply:
+            return super().console(reply)
+        from gcircus.commands.stats import _format_process
+        info = dict(reply["info"])
+        children = info.pop("children", None) or []
+        lines = ["Main Process:", _format_process(dict(info, children=[]), "    ", label=False)]
+        if children:
+            lines.append("Children:")
+            lines.extend(_format_process(child, "    ", label=False) for child in children)
+        return "\n".join(lines)
+
+    def execute(self, arbiter, props):
+        process = psutil.Process(os.getpid())
+        process.cpu_percent(None)
+        gevent.sleep(CPU_SAMPLE_INTERVAL)   # a green pause: psutil's own interval would block the hub
+        info = get_info(process, interval=None)
+        info["children"] = []
+        return {"info": info}
+
+
+COMMAND = DStats()

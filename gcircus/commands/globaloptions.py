@@ -1,0 +1,54 @@
+"""globaloptions: the arbiter's endpoints and check_delay (spec §2.2 globaloptions)."""
+from gcircus.commands._options_output import format_options
+from gcircus.commands.base import Command, check_type
+from gcircus.exc import MessageError
+
+GLOBAL_OPTIONS = ("endpoint", "stats_endpoint", "pubsub_endpoint", "check_delay", "multicast_endpoint")
+
+
+class GlobalOptions(Command):
+    name = "globaloptions"
+    summary = "Show the arbiter's options"
+    reference = """\
+The arbiter's options: endpoint, pubsub_endpoint, stats_endpoint,
+multicast_endpoint and check_delay (or only the one named by option).
+
+Message: {"command": "globaloptions", "properties": {"option": NAME}}
+Reply: "options": {key: value}
+
+    gcircusctl globaloptions [<option>]
+"""
+
+    def add_arguments(self, parser):
+        parser.add_argument("option", nargs="?", help="only this option")
+
+    def message(self, args):
+        msg = super().message(args)
+        if args.option:
+            msg["properties"]["option"] = args.option
+        return msg
+
+    def console(self, reply):
+        return format_options(reply)
+
+    def validate(self, props):
+        super().validate(props)
+        check_type(props, "option", (str, type(None)), "a string")
+
+    def execute(self, arbiter, props):
+        options = {key: _read(arbiter, key) for key in GLOBAL_OPTIONS}
+        wanted = props.get("option")
+        if wanted is None:
+            return {"options": options}
+        if wanted not in options:
+            raise MessageError("%r not an existing option" % wanted)
+        return {"options": {wanted: options[wanted]}}
+
+
+def _read(arbiter, key):
+    if hasattr(arbiter, key):
+        return getattr(arbiter, key)
+    return (getattr(arbiter, "options", None) or {}).get(key)
+
+
+COMMAND = GlobalOptions()

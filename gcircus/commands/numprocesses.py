@@ -1,0 +1,42 @@
+"""numprocesses: processes of one watcher or of all (spec §2.2 numprocesses)."""
+from gcircus.commands.base import Command, check_name, get_watcher
+
+
+class NumProcesses(Command):
+    name = "numprocesses"
+    summary = "Count the processes"
+    reference = """\
+The number of processes a watcher tracks (all watchers without a name).
+
+Message: {"command": "numprocesses", "properties": {"name": NAME}}
+Reply: "numprocesses": N (and "watcher_name", echoing the name asked for)
+
+    gcircusctl numprocesses [<name>]
+"""
+
+    def add_arguments(self, parser):
+        parser.add_argument("name", nargs="?", help="watcher (all if omitted)")
+
+    def message(self, args):
+        msg = super().message(args)
+        if args.name:
+            msg["properties"]["name"] = args.name
+        return msg
+
+    def console(self, reply):
+        if reply.get("status") == "error" or "numprocesses" not in reply:
+            return super().console(reply)
+        return str(reply["numprocesses"])
+
+    def validate(self, props):
+        super().validate(props)
+        check_name(props, required=False)
+
+    def execute(self, arbiter, props):
+        if props.get("name") is None:
+            return {"numprocesses": arbiter.numprocesses()}
+        watcher = get_watcher(arbiter, props["name"])
+        return {"numprocesses": len(watcher.processes), "watcher_name": props["name"]}
+
+
+COMMAND = NumProcesses()

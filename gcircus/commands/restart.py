@@ -1,0 +1,40 @@
+"""restart: restart every watcher, or those matching a name (spec §2.2 restart)."""
+from gcircus.commands._lifecycle import LifecycleCommand, start_several, stop_several
+from gcircus.commands.base import Deferred
+
+
+class Restart(LifecycleCommand):
+    name = "restart"
+    summary = "Restart watchers"
+    reference = """\
+Restart the watchers whose name matches: stop them, then start them again.
+Without a name every watcher is restarted (Circus restarts the whole daemon
+in place; gcircus stops all watchers and starts the autostart ones).
+
+Message: {"command": "restart", "properties": {"name": NAME, "match": "glob", "waiting": false}}
+Reply: ok; for one matching watcher with waiting,
+       "info": {"stopped": [pids], "started": [pids], "kept": [pids]}.
+
+    gcircusctl restart [<name>] [--match simple|glob|regex] [--waiting]
+"""
+
+    def execute(self, arbiter, props):
+        watchers = self.selected(arbiter, props)
+        if watchers is None:
+            return Deferred(lambda: _restart_all(arbiter))
+        if len(watchers) == 1:
+            return Deferred(lambda: {"info": watchers[0].restart()})
+        return Deferred(lambda: _restart_several(arbiter, watchers))
+
+
+def _restart_all(arbiter):
+    arbiter.stop_watchers()
+    arbiter.start_watchers()
+
+
+def _restart_several(arbiter, watchers):
+    stop_several(watchers)
+    start_several(arbiter, watchers)
+
+
+COMMAND = Restart()

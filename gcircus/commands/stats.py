@@ -1,0 +1,100 @@
+"""stats: process information of the watchers (spec §2.2 stats, §5.5)."""
+from gcircus.commands.base import Command, check_bool, check_name, get_watcher, to_int
+from gcircus.exc import MessageError
+
+_FIELDS = ("cmdline", "username", "nice", "mem_info1", "mem_info2", "cpu", "mem", "ctime")
+
+
+class Stats(Command):
+    name = "stats"
+    summary = "Show process information"
+    reference = """\
+Process information (cpu, memory, age, wid, children...) of every watcher,
+of one watcher, or of one of its processes. extended also calls the
+watcher's extended_stats hook for each process.
+
+Message: {"command": "stats", "properties": {"name": NAME, "process": PID, "extended": false}}
+Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
+       "info": {pid: info}; with process, "process" and "info": info.
+
+    gcircusctl stats [--extended] [<name> [<pid>]]
+"""
+
+    def add_arguments(self, parser):
+        parser.add_argument("--extended", action="store_true", help="include the extended_stats hook's data")
+        parser.add_argument("name", nargs="?", help="watcher")
+        parser.add_argument("process", nargs="?", type=int, help="one process of the watcher")
+
+    def message(self, args):
+        msg = super().message(args)
+        props = msg["properties"]
+        if args.name:
+            props["name"] = args.name
+        if args.process is not None:
+            props["process"] = args.process
+        if args.extended:
+            props["extended"] = True
+        return msg
+
+    def console(self, reply):
+        if reply.get("status") == "error":
+            return super().console(reply)
+        if "infos" in reply:
+            return "\n".join(_format_watcher(name, infos) for name, infos in sorted(reply["infos"].items()))
+        if "process" in reply:
+            return _format_process(reply["info"])
+        return _format_watcher(reply.get("name"), reply.get("info") or {})
+
+    def validate(self, props):
+        super().validate(props)
+        check_name(props, required=False)
+        check_bool(props, "extended")
+        if props.get("process") is not None:
+            to_int(props["process"], "process")
+
+    def execute(self, arbiter, props):
+        if props.get("name") is None:
+            return {"infos": {w.name: w.info() for w in list(arbiter.watchers)}}
+        watcher = get_watcher(arbiter, props["name"])
+        if props.get("process") is None:
+            infos = watcher.info()
+            if props["extended"]:
+                for pid, info in infos.items():
+                    _extend(arbiter, watcher, pid, info)
+            return {"name": props["name"], "info": infos}
+        pid = to_int(props["process"], "process")
+        process = watcher.processes.get(pid)
+        if process is None:
+            raise MessageError("process %r not found in %r" % (props["process"], props["name"]))
+        info = process.info()
+        if props["extended"]:
+            _extend(arbiter, watcher, pid, info)
+        return {"process": props["process"], "info": info}
+
+
+def _extend(arbiter, watcher, pid, info):
+    """Let the watcher's extended_stats hook add to info (it mutates it; spec §7.2)."""
+    hook = watcher.hooks.callables.get("extended_stats")
+    if hook is not None and isinstance(info, dict):
+        hook(watcher, arbiter, "extended_stats", pid=pid, stats=info)
+
+
+def _format_watcher(name, infos):
+    lines = ["%s:" % name]
+    for _pid, info in sorted(infos.items(), key=lambda item: str(item[0])):
+        lines.append(_format_process(info))
+    return "\n".join(lines)
+
+
+def _format_process(info, indent="", label=True):
+    """`<pid>: <pid>  cmdline username nice rss vms cpu mem ctime`, children indented below."""
+    if not isinstance(info, dict):
+        return indent + str(info)
+    fields = " ".join(str(info.get(field, "N/A")) for field in _FIELDS)
+    prefix = "%s: " % info.get("pid") if label else ""
+    line = "%s%s%s  %s" % (indent, prefix, info.get("pid"), fields)
+    children = [_format_process(child, indent + "   ", label) for child in info.get("children") or []]
+    return "\n".join([line] + children)
+
+
+COMMAND = Stats()

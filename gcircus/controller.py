@@ -1,0 +1,363 @@
+"""Controller: the ROUTER socket on `endpoint`, and the one place where a wire
+request becomes a command call and an exception becomes a wire error
+(spec §1, §2; DESIGN §7, §8).
+
+Every request runs in its own greenlet, so a command waiting on one watcher
+never delays commands on other watchers, and read-only commands never wait.
+Every request that carries a routing identity gets an answer — malformed JSON,
+a non-object, a missing command, wrong frame counts and oversized bodies
+included — unless it asked not to (`msg_type: cast`).
+"""
+import json
+import logging
+import time
+import traceback
+
+import gevent
+import zmq.green as zmq
+from gevent.pool import Group
+from gevent.queue import Queue
+
+from gcircus import curve
+from gcircus.commands import get_command
+from gcircus.commands.base import Deferred
+from gcircus.exc import ArgumentError, ConflictError, MessageError
+
+logger = logging.getLogger("gcircus")
+
+# errno values of the wire protocol (spec §1.3).
+NOT_SPECIFIED = 0
+INVALID_JSON = 1
+UNKNOWN_COMMAND = 2
+MESSAGE_ERROR = 3
+OS_ERROR = 4
+COMMAND_ERROR = 5
+BAD_MSG_DATA_ERROR = 6
+
+# Bodies above max_message_size are answered with an error; libzmq drops peers that
+# send more than HARD_MESSAGE_SIZE, so no message is ever buffered without bound.
+DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
+HARD_MESSAGE_SIZE = 16 << 20
+# Per-peer queue of unread requests; past it the peer's TCP connection pushes back.
+RECEIVE_HWM = 64
+# How long stop() lets queued replies (quit's, above all) leave before closing.
+CLOSE_LINGER_MS = 1000
+
+
+class WireError(Exception):
+    """A request that cannot be served, with the errno and reason to answer it with."""
+
+    def __init__(self, errno, reason):
+        super().__init__(reason)
+        self.errno = errno
+        self.reason = reason
+
+
+class _Request:
+    """One request being served: where its reply goes and whether it has one yet."""
+
+    __slots__ = ("envelope", "raw", "mid", "cast", "replied")
+
+    def __init__(self, envelope, raw):
+        self.envelope = envelope
+        self.raw = raw
+        self.mid = None
+        self.cast = False
+        self.replied = False
+
+
+class Controller:
+    """Serves Circus's command protocol for one arbiter on a zmq.green ROUTER socket."""
+
+    def __init__(self, arbiter, endpoint, context=None):
+        self.arbiter = arbiter
+        self.endpoint = endpoint
+        self.context = context or zmq.Context.instance()
+        options = getattr(arbiter, "options", {}) or {}
+        self.max_message_size = int(options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE)
+        self.security = curve.ServerSecurity.from_options(options)
+        self.socket = None
+        self._receiver = None
+        self._sender = None
+        self._replies = Queue()
+        self._requests = Group()
+        self._pending = set()
+        self._guards = []          # ZAP registration and handshake monitors, stopped with us
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self):
+        socket = zmq.Socket(self.context, zmq.ROUTER)
+        socket.linger = 0
+        socket.setsockopt(zmq.MAXMSGSIZE, max(HARD_MESSAGE_SIZE, self.max_message_size + 1024))
+        socket.rcvhwm = RECEIVE_HWM
+        try:
+            if self.security is not None:
+                self._guards.extend(self.security.protect(socket, self.endpoint, "controller"))
+            curve.bind_endpoint(socket, self.endpoint, self.arbiter.options)
+        except Exception:
+            socket.close()
+            self._stop_guards()
+            raise
+        self.socket = socket
+        self._secure_publisher()
+        self._receiver = gevent.spawn(self._receive_loop)
+        self._receiver.name = "controller"
+        self._sender = gevent.spawn(self._send_loop)
+        self._sender.name = "controller[send]"
+        logger.debug("controller listening on %s", self.endpoint)
+
+    def _secure_publisher(self):
+        """Give the event socket the controller's protection (CurveZMQ, ipc owner/mode).
+
+        The arbiter binds its PUB socket before it creates us, so a CurveZMQ
+        configuration means binding it again with the keys in place.
+        """
+        publisher = getattr(self.arbiter, "publisher", None)
+        if publisher is None or publisher.socket is None or publisher.endpoint is None:
+            return
+        if self.security is not None:
+            self._guards.extend(self.security.rebind(publisher, "events"))
+        else:
+            curve.apply_ipc_permissions(publisher.endpoint, self.arbiter.options)
+
+    def stop(self):
+        """Stop serving: in-flight requests are answered with an error, queued replies flushed."""
+        current = gevent.getcurrent()
+        for greenlet in (self._receiver,):
+            if greenlet is not None and greenlet is not current:
+                greenlet.kill()
+        self._receiver = None
+        others = [g for g in self._requests if g is not current]
+        for greenlet in others:
+            greenlet.kill(block=False)
+        gevent.joinall(others, timeout=5)
+        for request in list(self._pending):
+            if not request.replied and not request.cast:
+                self._reply_error(request, WireError(
+                    COMMAND_ERROR, "the arbiter stopped before this command finished"))
+        if self._sender is not None and self._sender is not current:
+            self._sender.kill()
+        self._sender = None
+        self._flush()
+        if self.socket is not None:
+            self.socket.linger = CLOSE_LINGER_MS
+            self.socket.close()
+            self.socket = None
+        self._stop_guards()
+
+    def rebind(self, endpoint):
+        """Serve on endpoint instead: the new address is bound before the old one is released."""
+        if self.socket is None:
+            self.endpoint = endpoint
+            return
+        curve.bind_endpoint(self.socket, endpoint, self.arbiter.options)
+        old, self.endpoint = self.endpoint, endpoint
+        try:
+            self.socket.unbind(old)
+        except zmq.ZMQError as error:
+            logger.warning("cannot release the old endpoint %s: %s", old, error)
+
+    def _stop_guards(self):
+        for guard in reversed(self._guards):
+            try:
+                guard.stop()
+            except Exception:
+                logger.exception("stopping %r failed", guard)
+        self._guards = []
+
+    # -- receiving ---------------------------------------------------------------------
+
+    def _receive_loop(self):
+        """Owned by the controller; lives from start() until stop(); reads requests and
+        hands each one to its own greenlet."""
+        while True:
+            try:
+                frames = self.socket.recv_multipart(copy=False)
+            except zmq.ZMQError as error:
+                if error.errno in (zmq.ETERM, zmq.ENOTSOCK):
+                    return
+                logger.warning("controller: receive failed: %s", error)
+                continue
+            try:
+                self._accept(frames)
+            except Exception:
+                logger.exception("controller: could not handle a message")
+
+    def _accept(self, frames):
+        envelope, body = split_envelope(frames)
+        if envelope is None:
+            logger.warning("controller: dropped a message without routing identity")
+            return
+        envelope = [frame.bytes for frame in envelope]
+        if body is None:
+            count = len(frames) - len(envelope)
+            return self._reply_error(_Request(envelope, b""), WireError(
+                MESSAGE_ERROR, "message invalid: expected one body frame, got %d" % count))
+        size = len(body)
+        if size > self.max_message_size:
+            # Answered without decoding: the body is dropped as soon as we return.
+            logger.warning("controller: refused a %d-byte message (limit %d)", size, self.max_message_size)
+            return self._reply_error(_Request(envelope, b""), WireError(
+                MESSAGE_ERROR, "message too large: %d bytes (limit %d)" % (size, self.max_message_size)))
+        request = _Request(envelope, body.bytes)
+        self._pending.add(request)
+        greenlet = self._requests.spawn(self._serve, request)
+        greenlet.name = "controller[request]"
+
+    # -- serving -----------------------------------------------------------------------
+
+    def _serve(self, request):
+        """Parse, validate, execute; exceptions become wire errors here and only here."""
+        try:
+            command, props = self._parse(request)
+            command.validate(props)
+            result = command.execute(self.arbiter, props)
+            if isinstance(result, Deferred):
+                self._run_deferred(request, result, props.get("waiting"))
+            else:
+                self._reply_ok(request, result)
+        except Exception as error:  # the one mapping point: every failure gets its errno
+            if request.replied or request.cast:
+                logger.error("command %s failed after its reply: %s", _preview(request.raw), error,
+                             exc_info=not isinstance(error, (WireError, MessageError)))
+            else:
+                self._reply_error(request, error)
+        finally:
+            self._pending.discard(request)
+
+    def _run_deferred(self, request, deferred, waiting):
+        if waiting or request.cast:
+            result = deferred.run()
+            self._reply_ok(request, result)
+        else:
+            self._reply_ok(request, None)
+            deferred.run()
+        if deferred.finish is not None:
+            self._flush()
+            finisher = gevent.spawn(deferred.finish)
+            finisher.name = "controller[finish]"
+
+    def _parse(self, request):
+        """(command, properties) of a raw body; WireError for anything malformed."""
+        try:
+            message = json.loads(request.raw.decode("utf-8").strip())
+        except (UnicodeDecodeError, ValueError):
+            raise WireError(INVALID_JSON, "json invalid") from None
+        if not isinstance(message, dict):
+            raise WireError(MESSAGE_ERROR, "message invalid: expected a JSON object, got %s"
+                            % type(message).__name__)
+        request.mid = message.get("id")
+        request.cast = message.get("msg_type") == "cast"
+        name = message.get("command")
+        if not isinstance(name, str):
+            raise WireError(MESSAGE_ERROR, "message invalid 'command' is missing"
+                            if name is None else "message invalid: 'command' must be a string")
+        props = message.get("properties", {})
+        if props is None:
+            props = {}
+        if not isinstance(props, dict):
+            raise WireError(MESSAGE_ERROR, "message invalid: 'properties' must be an object")
+        command = get_command(name.lower())
+        if command is None:
+            raise WireError(UNKNOWN_COMMAND, "unknown command: %r" % name)
+        return command, props
+
+    # -- replies -----------------------------------------------------------------------
+
+    def _reply_ok(self, request, result):
+        if request.cast:
+            request.replied = True
+            return
+        reply = {"status": "ok", "time": time.time()}
+        if isinstance(result, dict):
+            reply.update(result)
+        elif isinstance(result, (list, tuple)):
+            reply["results"] = list(result)
+        elif result is not None:
+            raise WireError(BAD_MSG_DATA_ERROR, "server error")
+        reply["id"] = request.mid
+        self._queue(request, reply)
+
+    def _reply_error(self, request, error):
+        if request.cast:
+            return
+        errno, reason, tb = error_fields(error, request.raw)
+        self._queue(request, {"status": "error", "reason": reason, "tb": tb, "time": time.time(),
+                              "errno": errno, "id": request.mid})
+
+    def _queue(self, request, reply):
+        try:
+            body = json.dumps(reply, default=_jsonable).encode("utf-8")
+        except (TypeError, ValueError) as error:
+            logger.error("cannot encode the reply to %s: %s", _preview(request.raw), error)
+            body = json.dumps({"status": "error", "reason": "server error: cannot encode the reply",
+                               "tb": None, "time": time.time(), "errno": BAD_MSG_DATA_ERROR,
+                               "id": _jsonable(request.mid)}).encode("utf-8")
+        request.replied = True
+        self._replies.put(request.envelope + [body])
+
+    def _send_loop(self):
+        """Owned by the controller; lives from start() until stop(); the only writer of the socket."""
+        for frames in self._replies:
+            self._write(frames)
+
+    def _write(self, frames):
+        if self.socket is None:
+            return
+        try:
+            # ROUTER never blocks on send: a reply to a vanished client is dropped by zmq.
+            self.socket.send_multipart(frames, zmq.NOBLOCK)
+        except zmq.ZMQError as error:
+            logger.warning("controller: could not send a reply: %s", error)
+
+    def _flush(self):
+        """Send every queued reply now (used before stopping and before quit's finish)."""
+        while not self._replies.empty():
+            self._write(self._replies.get_nowait())
+
+
+def split_envelope(frames):
+    """(routing frames, body frame) of a ROUTER message.
+
+    A DEALER's request is [identity, body]; a REQ's is [identity, b'', body]
+    (answered in kind, with the same envelope). body is None when the frame
+    count is wrong; envelope is None when there is not even an identity.
+    """
+    if not frames:
+        return None, None
+    for index in range(1, len(frames) - 1):
+        if len(frames[index]) == 0:
+            envelope, rest = frames[:index + 1], frames[index + 1:]
+            return envelope, rest[0] if len(rest) == 1 else None
+    if len(frames) == 2:
+        return frames[:1], frames[1]
+    return frames[:1], None
+
+
+def error_fields(error, raw=b""):
+    """(errno, reason, traceback or None) for an exception: the errno table of spec §1.3."""
+    if isinstance(error, WireError):
+        return error.errno, error.reason, None
+    if isinstance(error, (MessageError, ArgumentError, ValueError, ImportError)):
+        return MESSAGE_ERROR, str(error), None
+    if isinstance(error, ConflictError):
+        return COMMAND_ERROR, str(error), None
+    if isinstance(error, OSError):
+        return OS_ERROR, str(error), None
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return COMMAND_ERROR, "command %s: %s" % (_preview(raw), error), tb
+
+
+def _preview(raw, limit=200):
+    text = repr(raw[:limit])
+    return text + ("..." if len(raw) > limit else "")
+
+
+def _jsonable(value):
+    """Fallback for reply values JSON cannot encode (stream objects in options, sets...)."""
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return repr(value)
