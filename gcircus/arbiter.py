@@ -15,6 +15,7 @@ from gevent.lock import RLock
 
 from gcircus.exc import ArgumentError, ConflictError
 from gcircus.pubsub import Publisher
+from gcircus.sockets import SocketManager
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -49,7 +50,7 @@ class Arbiter:
         self.loop = loop
         self.stats_endpoint = stats_endpoint
         self.plugins = list(plugins or [])
-        self.sockets = {sock.name: sock for sock in (sockets or [])}
+        self.sockets = SocketManager(sockets or [])
         self.warmup_delay = float(warmup_delay)
         self.httpd, self.httpd_host, self.httpd_port = httpd, httpd_host, httpd_port
         self.options = options
@@ -130,9 +131,7 @@ class Arbiter:
         if self.umask is not None:
             os.umask(int(self.umask))
         self.publisher.start()
-        for sock in self.sockets.values():
-            if hasattr(sock, "bind_and_listen") and not getattr(sock, "so_reuseport", False):
-                sock.bind_and_listen()
+        self.sockets.start(self)  # binds all (a failure is logged) and arms on_demand watchers
         if self.endpoint is not None:
             from gcircus.controller import Controller
             self.controller = Controller(self, self.endpoint, self.context)
@@ -227,9 +226,7 @@ class Arbiter:
         self.services = []
         self.controller = None
         self.publisher.stop()
-        for sock in self.sockets.values():
-            if hasattr(sock, "close"):
-                sock.close()
+        self.sockets.stop()
         for watcher in self.watchers:
             watcher.close()
         for handler in self._signal_handlers:

@@ -7,6 +7,9 @@ the ignore-failure set. A hook must never bring anything down.
 import logging
 import time
 
+import gevent
+from greenlet import GreenletExit
+
 from gcircus.aliases import import_dotted
 
 logger = logging.getLogger("gcircus")
@@ -63,21 +66,74 @@ class Hooks:
         return name in self.callables
 
     def run(self, name, watcher, arbiter, publish, **extra):
-        """Call hook `name`; True when none is configured. publish(event, **fields) announces it."""
+        """Call hook `name` by keyword; True when none is configured (spec §7.2).
+
+        publish(event, **fields) announces hook_success / hook_failure. A hook that
+        raises (even SystemExit) is logged and counts as False, or True for the
+        ignore-failure set; only greenlet kills and gevent timeouts go through.
+        """
         function = self.callables.get(name)
         if function is None:
             return True
-        started = time.monotonic()
+        probe = _HubProbe()
         try:
             result = function(watcher=watcher, arbiter=arbiter, hook_name=name, **extra)
-        except Exception as error:
+        except (GreenletExit, gevent.Timeout):
+            raise
+        except (Exception, SystemExit) as error:
             logger.exception("hook %s of watcher %s failed", name, watcher.name)
-            publish("hook_failure", name=name, error=str(error))
+            publish("hook_failure", name=name, error=str(error) or type(error).__name__)
             return name in self.ignore_failure
         finally:
-            elapsed = time.monotonic() - started
-            if elapsed > 1.0:
-                logger.warning("hook %s of watcher %s took %.1fs (it runs on the hub: it blocks everything)",
-                               name, watcher.name, elapsed)
+            probe.report(name, watcher.name)
         publish("hook_success", name=name)
         return bool(result)
+
+
+# Longer than this without letting the hub run is reported (DESIGN §1: one hub for all).
+BLOCKING_REPORT_THRESHOLD = 1.0
+
+
+class _HubProbe:
+    """Measures one hook call and tells whether the hub got to run during it.
+
+    A callback is queued on the hub: if it has not run when the hook returns, the
+    hook never yielded and its whole duration blocked every watcher, the
+    controller and the streams.
+    """
+
+    def __init__(self):
+        self.hub_ran = False
+        self.started = time.monotonic()
+        self._callback = gevent.get_hub().loop.run_callback(self._mark)
+
+    def _mark(self):
+        self.hub_ran = True
+
+    def report(self, hook_name, watcher_name):
+        elapsed = time.monotonic() - self.started
+        if not self.hub_ran:
+            self._callback.stop()
+        if elapsed <= BLOCKING_REPORT_THRESHOLD:
+            return
+        if self.hub_ran:
+            logger.info("hook %s of watcher %s took %.2fs (it yielded to the hub meanwhile)",
+                        hook_name, watcher_name, elapsed)
+        else:
+            logger.warning("hook %s of watcher %s blocked the hub for %.2fs: every watcher, "
+                           "the controller and the output streams waited for it",
+                           hook_name, watcher_name, elapsed)
+
+
+def call_extended_stats(watcher, pid, stats):
+    """Run the watcher's extended_stats hook on one process's stats dict; returns the dict.
+
+    Circus calls this hook positionally, `(watcher, arbiter, "extended_stats",
+    pid=..., stats=...)`, and does not wrap it: it mutates `stats` in place, its
+    return value is ignored, an exception fails the stats command and no hook
+    event is published (spec §7.2).
+    """
+    function = watcher.hooks.callables.get("extended_stats")
+    if function is not None:
+        function(watcher, watcher.arbiter, "extended_stats", pid=pid, stats=stats)
+    return stats

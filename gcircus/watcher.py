@@ -21,7 +21,8 @@ from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands p
 from gcircus.exc import SpawnError
 from gcircus.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
-from gcircus.process import Process, describe_exit
+from gcircus.process import UNEXISTING, Process, describe_exit
+from gcircus.sockets import ProcessSockets
 from gcircus.states import WatcherState, check_transition
 from gcircus.watcher_streams import WatcherStreams
 
@@ -252,9 +253,11 @@ class Watcher:
         """Spawn one process; returns it, or None (error logged) when it could not start."""
         if not self.call_hook("before_spawn"):
             logger.warning("%s: before_spawn hook refused the spawn", self.name)
+            self.stop()  # spec §7.2: a refused spawn stops the watcher
             return None
-        sockets = self._socket_fds()
+        process_sockets = ProcessSockets(self)  # so_reuseport: a fresh socket per process
         try:
+            sockets = process_sockets.fds()
             process = Process(
                 self._next_wid(), self.cmd, args=self.args, working_dir=self.working_dir,
                 shell=self.shell, uid=self.uid, gid=self.gid, env=self.child_env,
@@ -264,9 +267,11 @@ class Watcher:
                 close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
                 shell_args=self.shell_args, sockets=sockets, variables=self._variables(),
                 stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None)
-        except (SpawnError, ValueError, KeyError) as error:
+        except (SpawnError, OSError, ValueError, KeyError) as error:
             logger.error("error in %r: %s", self.name, error)
             return None
+        finally:
+            process_sockets.close()  # the child holds its own copies now
         self.processes[process.pid] = process
         self._attach_pumps(process)
         process.add_exit_listener(self._on_process_exit)
@@ -276,6 +281,7 @@ class Watcher:
             process.stopping = True
             process.kill_tree(signal.SIGKILL)
             self.processes.pop(process.pid, None)
+            self.stop()  # spec §7.2: the process is dropped and the watcher stopped
             return None
         self._event("spawn", process_pid=process.pid, time=process.started)
         if self.max_age > 0:
@@ -307,7 +313,8 @@ class Watcher:
         self.call_hook("before_reap", process_pid=process.pid, time=now)
         self._event("reap", process_pid=process.pid, time=now, exit_code=process.returncode)
         self.call_hook("after_reap", process_pid=process.pid, time=now,
-                       exit_code=process.returncode, process_status=None)
+                       exit_code=process.returncode,
+                       process_status=None if process.stopping else UNEXISTING)
 
     def reap_processes(self):
         """Reap every tracked process that has exited (the check_delay safety net)."""

@@ -1,0 +1,375 @@
+"""Listening sockets the arbiter holds for its watchers (spec §9.7, §5.4).
+
+- CircusSocket: one configured socket (Circus's keyword signature). The OS socket
+  is created by bind_and_listen(), so a closed CircusSocket can be bound again
+  (arbiter restart, reloadconfig).
+- SocketManager: the arbiter's name -> CircusSocket mapping (a dict, as Circus's
+  `arbiter.sockets`), which binds them before any spawn, tolerates one that cannot
+  bind, adds and removes sockets live and owns the on_demand starter.
+- ProcessSockets: the fds one spawn passes; so_reuseport sockets get a fresh OS
+  socket per process, closed in the parent right after the spawn.
+- describe_sockets(): the `listsockets` view.
+
+so_reuseport sockets are bound (never listened on) by the arbiter too: that
+reserves the port, turns port 0 into a real port every process then shares, and
+takes no connections (the kernel only balances over listening sockets).
+"""
+import errno
+import logging
+import os
+import socket
+
+logger = logging.getLogger("gcircus")
+
+LISTENING_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
+
+
+def _constant(value, prefix, what):
+    """socket.AF_INET from socket.AF_INET, 2, 'AF_INET', 'af_inet' or 'INET'."""
+    if isinstance(value, int):
+        return value
+    name = str(value).strip().upper()
+    if not name.startswith(prefix):
+        name = prefix + name
+    constant = getattr(socket, name, None)
+    if not isinstance(constant, int):
+        raise ValueError("unknown socket %s %r" % (what, value))
+    return constant
+
+
+def _proto(value):
+    """Protocol number from an int, a numeric string or a name for getprotobyname."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, int) or str(value).strip().isdigit():
+        return int(value)
+    try:
+        return socket.getprotobyname(str(value).strip())
+    except OSError:
+        raise ValueError("unknown protocol %r" % value) from None
+
+
+def _umask(value):
+    """None, an int (taken as is) or a string read as octal ('022', '0o22', '0')."""
+    if value is None or isinstance(value, int):
+        return value
+    text = str(value).strip().lower()
+    try:
+        return int(text[2:] if text.startswith("0o") else text, 8)
+    except ValueError:
+        raise ValueError("invalid octal umask %r" % value) from None
+
+
+class CircusSocket:
+    """A listening socket shared by the processes of one or more watchers.
+
+    :param name: referenced as ``$(circus.sockets.<name>)``.
+    :param host, port: address; ``port=0`` asks for an ephemeral port, the real
+        port is readable from ``port`` once bound.
+    :param path: unix socket path (forces AF_UNIX; host and port become None).
+    :param family, type, proto: constants or their names (``'AF_INET6'``, ``'tcp'``).
+    :param backlog: listen backlog.
+    :param umask: applied while binding a unix socket (int, or octal string).
+    :param replace: unlink an existing unix socket file instead of failing.
+    :param interface: bind to this device (SO_BINDTODEVICE).
+    :param so_reuseport: each process gets its own socket on the same port.
+    :param blocking: leave the fd blocking (non-blocking by default).
+    """
+
+    def __init__(self, name="", host="localhost", port=8080, family=socket.AF_INET,
+                 type=socket.SOCK_STREAM, proto=0, backlog=2048, path=None, umask=None,
+                 replace=False, interface=None, so_reuseport=False, blocking=False):
+        self.name = name
+        self.path = path
+        self.family = socket.AF_UNIX if path else _constant(family, "AF_", "family")
+        if self.family == socket.AF_UNIX and not path:
+            raise ValueError("socket %s: an AF_UNIX socket needs a path" % name)
+        self.is_unix = self.family == socket.AF_UNIX
+        self.host, self.port = (None, None) if self.is_unix else (host, int(port))
+        self.socktype = _constant(type, "SOCK_", "type")
+        self.proto = _proto(proto)
+        self.backlog = int(backlog)
+        self.umask = _umask(umask)
+        self.replace = bool(replace)
+        self.interface = interface or None
+        if so_reuseport and self.is_unix:
+            raise ValueError("socket %s: so_reuseport needs an AF_INET or AF_INET6 socket" % name)
+        self.so_reuseport = bool(so_reuseport) and hasattr(socket, "SO_REUSEPORT")
+        self.blocking = bool(blocking)
+        self.config = None              # the [socket:NAME] dict, when loaded from a config
+        self.bind_error = None          # why the last bind failed, for logs
+        self._configured = (self.host, self.port)
+        self._sock = None
+        self._address = None            # resolved at bind, reused by per-process copies
+        self._path_id = None            # (st_dev, st_ino) of the unix socket file we created
+
+    @classmethod
+    def load_from_config(cls, config):
+        """Build from a `[socket:NAME]` dict (gcircus.config); unknown keys are ignored."""
+        keys = ("host", "port", "family", "type", "proto", "backlog", "path", "umask",
+                "replace", "interface", "so_reuseport", "blocking")
+        kwargs = {key: config[key] for key in keys if config.get(key) is not None}
+        sock = cls(name=config["name"], **kwargs)
+        sock.config = dict(config)
+        return sock
+
+    # -- binding -------------------------------------------------------------------
+
+    @property
+    def address(self):
+        """'host:port' or the unix path, for messages."""
+        if self.is_unix:
+            return self.path
+        if self.family == socket.AF_INET6:
+            return "[%s]:%s" % (self.host, self.port)
+        return "%s:%s" % (self.host, self.port)
+
+    def _resolve(self):
+        if self.is_unix:
+            return self.path
+        if self._address is None:
+            infos = socket.getaddrinfo(self.host, self.port, self.family, self.socktype)
+            if not infos:
+                raise OSError(errno.EADDRNOTAVAIL, "cannot resolve %r" % self.host)
+            self._address = infos[0][4]
+        return self._address
+
+    def _new_socket(self, reuseport):
+        sock = socket.socket(self.family, self.socktype, self.proto)
+        try:
+            if not self.is_unix:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuseport:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if self.interface:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE,
+                                self.interface.encode() + b"\0")
+            sock.setblocking(self.blocking)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _bind_unix(self, sock):
+        if os.path.exists(self.path):
+            if not self.replace:
+                raise OSError(errno.EEXIST, "%s already exists (set replace = true to remove it, "
+                                            "or remove it if it is a stale socket file)" % self.path)
+            os.unlink(self.path)
+        previous = os.umask(self.umask) if self.umask is not None else None
+        try:
+            sock.bind(self.path)
+        finally:
+            if previous is not None:
+                os.umask(previous)
+        created = os.stat(self.path)
+        self._path_id = (created.st_dev, created.st_ino)
+
+    def bind_and_listen(self):
+        """Bind (and listen, for stream sockets); OSError naming the socket on failure.
+
+        so_reuseport sockets are only bound here: processes listen on their own copies.
+        """
+        if self._sock is not None:
+            return
+        self.bind_error = None
+        try:
+            sock = self._new_socket(self.so_reuseport)
+            try:
+                if self.is_unix:
+                    self._bind_unix(sock)
+                else:
+                    sock.bind(self._resolve())
+                    self.host, self.port = sock.getsockname()[:2]
+                    self._address = (self.host, self.port) + tuple(self._address[2:])
+                if self.socktype in LISTENING_TYPES and not self.so_reuseport:
+                    sock.listen(self.backlog)
+            except BaseException:
+                sock.close()
+                raise
+        except OSError as error:
+            self.bind_error = "cannot bind %s: %s" % (self.address, error)
+            raise OSError(error.errno, "socket %s: %s" % (self.name, self.bind_error)) from error
+        self._sock = sock
+
+    def new_process_socket(self):
+        """A fresh bound+listening OS socket on the same address (so_reuseport); caller closes it."""
+        if self._sock is None:
+            raise OSError(errno.ENOTCONN, "socket %s is not bound (%s)"
+                          % (self.name, self.bind_error or "not started"))
+        sock = self._new_socket(True)
+        try:
+            sock.bind(self._address)
+            if self.socktype in LISTENING_TYPES:
+                sock.listen(self.backlog)
+        except OSError as error:
+            sock.close()
+            raise OSError(error.errno, "socket %s: cannot bind %s for a process: %s"
+                          % (self.name, self.address, error)) from error
+        return sock
+
+    @property
+    def bound(self):
+        return self._sock is not None
+
+    def fileno(self):
+        """The fd, or -1 when not bound (like a closed socket)."""
+        return self._sock.fileno() if self._sock is not None else -1
+
+    def close(self):
+        """Close the socket and remove the unix socket file it created (if still there)."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self.host, self.port = self._configured
+        self._address = None
+        if self._path_id is not None:
+            path_id, self._path_id = self._path_id, None
+            try:
+                current = os.stat(self.path)
+                # another socket may have replaced ours (replace = true): leave its file alone
+                if (current.st_dev, current.st_ino) == path_id:
+                    os.unlink(self.path)
+            except FileNotFoundError:
+                pass
+
+    def __getattr__(self, name):
+        # The rest of the socket API (getsockname, accept, setsockopt...) as Circus's
+        # socket subclass offers it, once bound.
+        sock = self.__dict__.get("_sock")
+        if sock is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(sock, name)
+
+    def __repr__(self):
+        return "<CircusSocket %s %s fd=%s>" % (self.name, self.address, self.fileno())
+
+
+def describe_sockets(sockets):
+    """listsockets: [{fd, name, backlog, host, port} or {fd, name, backlog, path}] by fd.
+
+    `sockets` is the arbiter's mapping (or any iterable of CircusSocket). A socket
+    that failed to bind is listed with fd -1.
+    """
+    if hasattr(sockets, "values"):
+        sockets = sockets.values()
+    described = []
+    for sock in sockets:
+        entry = {"fd": sock.fileno(), "name": sock.name, "backlog": sock.backlog}
+        if sock.is_unix:
+            entry["path"] = sock.path
+        else:
+            entry["host"], entry["port"] = sock.host, sock.port
+        described.append(entry)
+    return sorted(described, key=lambda entry: entry["fd"])
+
+
+def _mentions(text, name):
+    text = " ".join(text) if isinstance(text, (list, tuple)) else str(text or "")
+    return ("circus.sockets.%s" % name.lower()) in text.lower()
+
+
+def sockets_used_by(watcher, sockets):
+    """Names of the sockets a watcher names in cmd/args (`$(circus.sockets.NAME)`) or stdin_socket."""
+    names = [name for name in sockets
+             if _mentions(watcher.cmd, name) or _mentions(getattr(watcher, "args", None), name)]
+    stdin = getattr(watcher, "stdin_socket", None)
+    if stdin and stdin in sockets and stdin not in names:
+        names.append(stdin)
+    return names
+
+
+class ProcessSockets:
+    """The sockets one spawn hands to its process: `fds()` before, `close()` after (spec §5.4)."""
+
+    def __init__(self, watcher):
+        self.watcher = watcher
+        self._own = []
+
+    def fds(self):
+        """name -> fd; a fresh socket for each so_reuseport socket the watcher uses."""
+        sockets = self.watcher.sockets or {}
+        used = sockets_used_by(self.watcher, sockets)
+        fds = {}
+        for name, sock in sockets.items():
+            if getattr(sock, "so_reuseport", False) and name in used:
+                own = sock.new_process_socket()
+                self._own.append(own)
+                fds[name] = own.fileno()
+            elif sock.fileno() >= 0:
+                fds[name] = sock.fileno()
+            elif name in used:
+                raise OSError(errno.ENOTCONN, "socket %s is not bound (%s)"
+                              % (name, getattr(sock, "bind_error", None) or "not started"))
+        return fds
+
+    def close(self):
+        """Close the per-process copies in the parent: the child holds its own."""
+        for sock in self._own:
+            sock.close()
+        self._own = []
+
+
+class SocketManager(dict):
+    """The arbiter's sockets by name; binds them at start and closes them at stop.
+
+    `start(arbiter)` binds every socket (one that cannot bind is logged, left
+    unbound, and the rest carry on) and arms the on_demand starter; `add` and
+    `remove` change the set live (reloadconfig); `stop()` closes everything.
+    """
+
+    def __init__(self, sockets=()):
+        super().__init__()
+        if hasattr(sockets, "values"):
+            sockets = sockets.values()
+        for sock in sockets or ():
+            self[sock.name] = sock
+        self.arbiter = None
+        self.on_demand = None
+
+    def start(self, arbiter):
+        from gcircus.on_demand import OnDemandStarter  # it imports this module
+        self.arbiter = arbiter
+        for sock in list(self.values()):
+            self._bind(sock)
+        self.on_demand = OnDemandStarter(arbiter, self)
+        self.on_demand.start()
+
+    @staticmethod
+    def _bind(sock):
+        if not hasattr(sock, "bind_and_listen"):
+            return False
+        try:
+            sock.bind_and_listen()
+        except OSError as error:
+            logger.error("%s", error)
+            return False
+        logger.debug("socket %s bound on %s (fd %d)", sock.name, sock.address, sock.fileno())
+        return True
+
+    def add(self, sock):
+        """Add a socket (bound at once when the arbiter runs); returns True if it is bound."""
+        if sock.name in self:
+            raise ValueError("a socket named %r already exists" % sock.name)
+        self[sock.name] = sock
+        bound = self.arbiter is not None and self._bind(sock)
+        if self.on_demand is not None:
+            self.on_demand.refresh()
+        return bound
+
+    def remove(self, name):
+        """Remove and close a socket; KeyError if unknown."""
+        sock = self.pop(name)
+        if self.on_demand is not None:
+            self.on_demand.refresh()     # stop watching its fd before it is closed
+        sock.close()
+        return sock
+
+    def stop(self):
+        if self.on_demand is not None:
+            self.on_demand.stop()
+            self.on_demand = None
+        for sock in list(self.values()):
+            if hasattr(sock, "close"):
+                sock.close()
+        self.arbiter = None

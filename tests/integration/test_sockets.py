@@ -1,0 +1,229 @@
+"""Sockets (spec §9.7, §5.4): children serving on inherited fds, listsockets, unix
+sockets (umask, replace, removal), so_reuseport, stdin_socket, a port in use,
+sockets added and removed live."""
+import errno
+import logging
+import os
+import socket
+import stat
+
+import gevent
+import pytest
+
+from gcircus.sockets import CircusSocket, describe_sockets
+from gcircus.watcher import Watcher
+from tests.conftest import child_cmd
+from tests.fixtures.http_client import http_get
+
+
+def http_watcher(lines, name="web", fd="$(circus.sockets.web)", *args, **options):
+    options.setdefault("use_sockets", True)
+    return Watcher(name, child_cmd("http_worker", fd, *args), stdout_stream={"stream": lines},
+                   min_uptime=0, **options)
+
+
+def ready_fields(lines):
+    """[(pid, port, inode)] from the workers' 'ready <pid> <port> <inode>' lines."""
+    found = []
+    for _, line in lines.lines:
+        words = line.split()
+        if words[:1] == ["ready"]:
+            found.append((int(words[1]), words[2], int(words[3])))
+    return found
+
+
+def test_child_serves_http_on_its_socket_and_listsockets_reports_it(served_arbiter, call, lines):
+    web = CircusSocket("web", host="127.0.0.1", port=0)
+    watcher = http_watcher(lines)
+    arbiter = served_arbiter([watcher], sockets=[web])
+    assert web.port not in (0, None)           # the real ephemeral port, read back after bind
+    lines.wait_for("ready")
+    reply = http_get(("127.0.0.1", web.port))
+    assert reply["pid"] in watcher.processes
+    assert reply["port"] == web.port
+    expected = [{"fd": web.fileno(), "name": "web", "backlog": 2048, "host": "127.0.0.1",
+                 "port": web.port}]
+    assert describe_sockets(arbiter.sockets) == expected
+    assert call("listsockets")["sockets"] == expected
+
+
+def test_the_fd_is_passed_only_with_use_sockets(run_arbiter, events):
+    web = CircusSocket("web", host="127.0.0.1", port=0)
+    watcher = Watcher("web", child_cmd("http_worker", "$(circus.sockets.web)"), use_sockets=False,
+                      min_uptime=0, respawn=False)
+    run_arbiter([watcher], sockets=[web])
+    # Without use_sockets the child gets the fd number but not the fd: it fails at once.
+    events.wait_count("watcher.web.reap", 1)
+    reap = [m for t, m in events.events if t == "watcher.web.reap"][0]
+    assert reap["exit_code"] != 0
+
+
+def test_stdin_socket_puts_the_socket_on_fd_0(run_arbiter, lines):
+    web = CircusSocket("web", host="127.0.0.1", port=0)
+    watcher = http_watcher(lines, "stdin-web", "0", stdin_socket="web", use_sockets=False)
+    run_arbiter([watcher], sockets=[web])
+    lines.wait_for("ready")
+    assert http_get(("127.0.0.1", web.port))["pid"] in watcher.processes
+
+
+def test_sockets_are_listening_before_the_first_spawn(run_arbiter, events):
+    web = CircusSocket("web", host="127.0.0.1", port=0)
+    listening = []
+
+    def before_spawn(watcher, arbiter, hook_name, **kw):
+        probe = socket.socket()
+        probe.settimeout(2)
+        try:
+            probe.connect(("127.0.0.1", web.port))   # completes from the listen backlog
+            listening.append(True)
+        finally:
+            probe.close()
+        return True
+
+    watcher = Watcher("sleeper", "sleep 120", hooks={"before_spawn": before_spawn})
+    run_arbiter([watcher], sockets=[web])
+    assert listening == [True]
+
+
+def test_unix_socket_umask_replace_and_removal(tmp_path, run_arbiter, lines):
+    path = str(tmp_path / "web.sock")
+    wide_open = CircusSocket("web", path=path, umask=0)
+    wide_open.bind_and_listen()
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o777
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    # replace = false: an existing file is an error naming the socket and the path
+    second = CircusSocket("second", path=path)
+    with pytest.raises(OSError) as failure:
+        second.bind_and_listen()
+    assert failure.value.errno == errno.EEXIST
+    assert "socket second: cannot bind %s" % path in str(failure.value)
+    assert "already exists" in str(failure.value)
+    second.close()
+    assert os.path.exists(path)                 # a socket that failed never removes the file
+    wide_open.close()
+    assert not os.path.exists(path)
+
+    # replace = true takes the path over; umask given as an octal string
+    open(path, "w").close()
+    web = CircusSocket("web", path=path, replace=True, umask="022")
+    watcher = http_watcher(lines)
+    arbiter = run_arbiter([watcher], sockets=[web])
+    assert stat.S_ISSOCK(os.stat(path).st_mode)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o755
+    lines.wait_for("ready")
+    assert http_get(path)["pid"] in watcher.processes
+    assert describe_sockets(arbiter.sockets) == [{"fd": web.fileno(), "name": "web",
+                                                  "backlog": 2048, "path": path}]
+    arbiter.stop()
+    assert not os.path.exists(path)
+
+
+def test_a_replaced_unix_socket_does_not_remove_its_successor(tmp_path):
+    path = str(tmp_path / "s.sock")
+    first = CircusSocket("first", path=path)
+    first.bind_and_listen()
+    second = CircusSocket("second", path=path, replace=True)
+    second.bind_and_listen()
+    first.close()
+    assert os.path.exists(path)
+    second.close()
+    assert not os.path.exists(path)
+
+
+def test_so_reuseport_gives_each_process_its_own_socket(run_arbiter, lines):
+    web = CircusSocket("web", host="127.0.0.1", port=0, so_reuseport=True)
+    watcher = http_watcher(lines, numprocesses=3)
+    run_arbiter([watcher], sockets=[web])
+    assert web.port not in (0, None)           # the arbiter reserved a real port for all of them
+    lines.wait_for("ready", 3)
+    ready = ready_fields(lines)
+    assert {port for _, port, _ in ready} == {str(web.port)}
+    inodes = {inode for _, _, inode in ready}
+    assert len(inodes) == 3 and os.fstat(web.fileno()).st_ino not in inodes
+    # the parent closed its copies right after each spawn
+    own_inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            own_inodes.add(os.stat("/proc/self/fd/" + fd).st_ino)
+        except OSError:
+            continue
+    assert not inodes & own_inodes
+    # the kernel spreads connections over the three listening sockets
+    served = set()
+    for _ in range(300):
+        served.add(http_get(("127.0.0.1", web.port))["pid"])
+        if len(served) == 3:
+            break
+    assert served == set(watcher.processes)
+
+
+def test_a_port_in_use_is_reported_and_the_rest_starts(run_arbiter, caplog):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    try:
+        busy = CircusSocket("web", host="127.0.0.1", port=port)
+        free = CircusSocket("other", host="127.0.0.1", port=0)
+        needs_busy = Watcher("web", child_cmd("http_worker", "$(circus.sockets.web)"),
+                             use_sockets=True, max_retry=0)
+        sleeper = Watcher("sleeper", "sleep 120")
+        with caplog.at_level(logging.INFO, logger="gcircus"):
+            arbiter = run_arbiter([needs_busy, sleeper], sockets=[busy, free])
+        assert ("socket web: cannot bind 127.0.0.1:%d: [Errno 98] Address already in use" % port
+                in caplog.text)
+        assert "socket web is not bound" in caplog.text       # why its watcher cannot spawn
+        assert needs_busy.is_stopped() and not needs_busy.processes
+        assert sleeper.is_active() and free.fileno() >= 0
+        assert [s["fd"] for s in describe_sockets(arbiter.sockets)] == [-1, free.fileno()]
+    finally:
+        blocker.close()
+
+
+def test_sockets_added_and_removed_live(run_arbiter, lines):
+    arbiter = run_arbiter([])
+    web = CircusSocket("web", host="127.0.0.1", port=0)
+    assert arbiter.sockets.add(web) is True
+    arbiter.add_watcher("web", child_cmd("http_worker", "$(circus.sockets.web)"), use_sockets=True,
+                        min_uptime=0, stdout_stream={"stream": lines}).start()
+    lines.wait_for("ready")
+    assert http_get(("127.0.0.1", web.port))["port"] == web.port
+    arbiter.rm_watcher("web")
+    port = web.port
+    arbiter.sockets.remove("web")
+    assert "web" not in arbiter.sockets and web.fileno() == -1
+    with pytest.raises(OSError):
+        with gevent.Timeout(5):
+            http_get(("127.0.0.1", port))
+
+
+def test_load_from_config_takes_the_config_dicts():
+    config = {"name": "web", "host": "127.0.0.1", "port": 0, "path": None, "family": "AF_INET",
+              "type": "SOCK_STREAM", "proto": "tcp", "backlog": 12, "so_reuseport": False,
+              "umask": 0o010, "replace": False, "blocking": True, "interface": None}
+    sock = CircusSocket.load_from_config(config)
+    assert (sock.family, sock.socktype, sock.proto) == (socket.AF_INET, socket.SOCK_STREAM, 6)
+    assert sock.config == config
+    sock.bind_and_listen()
+    try:
+        assert sock.getblocking() is True and sock.backlog == 12 and sock.port > 0
+    finally:
+        sock.close()
+    unix = CircusSocket.load_from_config({"name": "u", "path": "/tmp/x.sock", "host": None,
+                                          "port": None, "family": "AF_UNIX", "umask": "002"})
+    assert unix.is_unix and (unix.host, unix.port, unix.umask) == (None, None, 0o002)
+
+
+def test_ipv6_socket():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    sock = CircusSocket("v6", host="::1", port=0, family="AF_INET6")
+    try:
+        sock.bind_and_listen()
+    except OSError as error:
+        pytest.skip("no IPv6 loopback here: %s" % error)
+    try:
+        assert sock.host == "::1" and sock.port > 0
+        assert describe_sockets([sock])[0]["host"] == "::1"
+    finally:
+        sock.close()
