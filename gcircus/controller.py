@@ -42,6 +42,8 @@ HARD_MESSAGE_SIZE = 16 << 20
 RECEIVE_HWM = 64
 # How long stop() lets queued replies (quit's, above all) leave before closing.
 CLOSE_LINGER_MS = 1000
+# How long an endpoint replaced by rebind() keeps serving the connections it has.
+REBIND_GRACE = 1.0
 
 
 class WireError(Exception):
@@ -83,6 +85,7 @@ class Controller:
         self._requests = Group()
         self._pending = set()
         self._guards = []          # ZAP registration and handshake monitors, stopped with us
+        self.inproc_endpoint = None  # bound by start(): in-process DEALERs (plugins) connect there
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -95,6 +98,10 @@ class Controller:
             if self.security is not None:
                 self._guards.extend(self.security.protect(socket, self.endpoint, "controller"))
             curve.bind_endpoint(socket, self.endpoint, self.arbiter.options)
+            # in-process clients (plugins, DESIGN §7) connect here; inproc skips CurveZMQ
+            inproc = "inproc://gcircus-controller-%x" % id(self)
+            socket.bind(inproc)
+            self.inproc_endpoint = inproc
         except Exception:
             socket.close()
             self._stop_guards()
@@ -147,16 +154,23 @@ class Controller:
         self._stop_guards()
 
     def rebind(self, endpoint):
-        """Serve on endpoint instead: the new address is bound before the old one is released."""
+        """Serve on endpoint instead: the new address is bound at once, the old one released
+        REBIND_GRACE seconds later (unbinding drops its connections, and with them the
+        replies still on their way — the reply to the reloadconfig that moved us, say)."""
         if self.socket is None:
             self.endpoint = endpoint
             return
         curve.bind_endpoint(self.socket, endpoint, self.arbiter.options)
         old, self.endpoint = self.endpoint, endpoint
+        gevent.spawn_later(REBIND_GRACE, self._release_endpoint, old).name = "controller[unbind]"
+
+    def _release_endpoint(self, endpoint):
+        if self.socket is None:
+            return
         try:
-            self.socket.unbind(old)
+            self.socket.unbind(endpoint)
         except zmq.ZMQError as error:
-            logger.warning("cannot release the old endpoint %s: %s", old, error)
+            logger.warning("cannot release the old endpoint %s: %s", endpoint, error)
 
     def _stop_guards(self):
         for guard in reversed(self._guards):
@@ -232,6 +246,7 @@ class Controller:
             self._reply_ok(request, result)
         else:
             self._reply_ok(request, None)
+            self._flush()   # the ok leaves now, whatever the operation does to the sockets
             deferred.run()
         if deferred.finish is not None:
             self._flush()

@@ -244,9 +244,5 @@ def _set_stream(watcher, name, sub, value):
         conf[sub] = value
     else:
         conf = dict(value)
-    new = watcher.streams.replace(stream_name, conf)
-    for process in list(watcher.processes.values()):
-        for pump in getattr(process, "pumps", ()):
-            if pump.name == stream_name:
-                pump.stream = new
+    watcher.streams.replace(stream_name, conf)   # running pumps switch to the new stream
     return MANAGE if had_stream else RELOAD
