@@ -156,6 +156,7 @@ class Watcher:
             if not self._live_processes():
                 self._set_state(WatcherState.STOPPED)
                 self._event("stop")
+                self.streams.close_when_drained(PIPE_DRAIN_TIMEOUT, self.is_stopped)
             return
         if process.age() < self.min_uptime:
             self._record_failure("process %s died after %.2fs (min_uptime %ss)"

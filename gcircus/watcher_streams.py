@@ -9,6 +9,8 @@ after the last byte has been written.
 import logging
 import time
 
+import gevent
+
 from gcircus.stream.pump import Pump
 
 logger = logging.getLogger("gcircus")
@@ -35,6 +37,7 @@ class WatcherStreams:
         self.stdout = _build(self.stdout_conf, backend)
         self.stderr = _build(self.stderr_conf, backend)
         self.pumps = set()
+        self.closer = None      # the greenlet of the last close_when_drained()
 
     def _each(self):
         seen = set()
@@ -79,6 +82,21 @@ class WatcherStreams:
             pump.kill()
             detached.append(pump)
         return detached
+
+    def close_when_drained(self, eof_timeout, still_stopped):
+        """Close the streams once every pump has finished, unless ``still_stopped()`` is false by then.
+
+        For a watcher that stopped by itself (its last process exited with respawn off): the exit is handled at
+        once and this greenlet finishes the job a stop() does, without holding up the watcher's commands.
+        """
+        def close_after_drain():
+            """Owned by WatcherStreams; lives until the pumps are drained (at most eof + delivery timeouts)."""
+            self.drain(eof_timeout)
+            if still_stopped():     # a start meanwhile reopened the streams for new processes
+                self.close()
+        self.closer = gevent.spawn(close_after_drain)
+        self.closer.name = "close-streams"
+        return self.closer
 
     # -- streams -----------------------------------------------------------------------------------------------
 
