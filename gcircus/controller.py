@@ -199,6 +199,14 @@ class Controller:
                 logger.exception("controller: could not handle a message")
 
     def _accept(self, frames):
+        size = sum(len(frame) for frame in frames)
+        if size > self.max_message_size:
+            # Answered without decoding, to the sender alone (a REQ one in kind): the
+            # frames are dropped as soon as we return.
+            envelope = frames[:2] if len(frames) > 2 and len(frames[1]) == 0 else frames[:1]
+            logger.warning("controller: refused a %d-byte message (limit %d)", size, self.max_message_size)
+            return self._reply_error(_Request([f.bytes for f in envelope], b""), WireError(
+                MESSAGE_ERROR, "message too large: %d bytes (limit %d)" % (size, self.max_message_size)))
         envelope, body = split_envelope(frames)
         if envelope is None:
             logger.warning("controller: dropped a message without routing identity")
@@ -208,12 +216,6 @@ class Controller:
             count = len(frames) - len(envelope)
             return self._reply_error(_Request(envelope, b""), WireError(
                 MESSAGE_ERROR, "message invalid: expected one body frame, got %d" % count))
-        size = len(body)
-        if size > self.max_message_size:
-            # Answered without decoding: the body is dropped as soon as we return.
-            logger.warning("controller: refused a %d-byte message (limit %d)", size, self.max_message_size)
-            return self._reply_error(_Request(envelope, b""), WireError(
-                MESSAGE_ERROR, "message too large: %d bytes (limit %d)" % (size, self.max_message_size)))
         request = _Request(envelope, body.bytes)
         self._pending.add(request)
         greenlet = self._requests.spawn(self._serve, request)

@@ -1,0 +1,90 @@
+"""No global lock: a slow command on one watcher never delays another watcher's
+commands or read-only commands, and commands on one watcher wait their turn
+instead of failing (DESIGN §4, §8)."""
+import os
+import signal
+
+import gevent
+import pytest
+
+from gcircus.client import CircusClient
+from gcircus.watcher import Watcher
+from tests.conftest import child_cmd
+from tests.integration.conftest import timed, wait_until
+
+FAST = 0.1   # the issue's bound for commands that must not wait
+
+
+@pytest.fixture
+def clients(endpoints):
+    """clients(n) -> n separate CircusClients (separate DEALER sockets, as separate users)."""
+    made = []
+
+    def make(n):
+        made.extend(CircusClient(endpoint=endpoints.control, timeout=15) for _ in range(n))
+        return made[-n:]
+    yield make
+    for client in made:
+        client.stop()
+
+
+def test_slow_stop_delays_nothing_else(served_arbiter, call, lines):
+    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=30,
+                   stdout_stream={"stream": lines})
+    fast = Watcher("fast", "sleep 120")
+    served_arbiter([slow, fast])
+    lines.wait_for("ready")
+    stubborn = next(iter(slow.processes))
+    assert call("stop", name="slow")["status"] == "ok"
+    lines.wait_for("TERM")                       # the stop is under way and will take 30 s
+    assert call("status", name="slow")["status"] == "stopping"
+    for command, props in [("list", {}), ("status", {}), ("list", {"name": "slow"}),
+                           ("status", {"name": "fast"}), ("incr", {"name": "fast"}),
+                           ("numprocesses", {}), ("stats", {"name": "slow"}), ("options", {"name": "slow"}),
+                           ("decr", {"name": "fast", "waiting": True}), ("numwatchers", {})]:
+        reply, seconds = timed(call, command, **props)
+        assert reply["status"] != "error", reply
+        assert seconds < FAST, "%s took %.3fs while another watcher was stopping" % (command, seconds)
+    assert call("list", name="slow")["pids"] == [stubborn]
+    os.kill(stubborn, signal.SIGKILL)             # end the 30 s wait now
+    wait_until(lambda: slow.is_stopped(), what="the slow stop to end")
+
+
+def test_concurrent_incr_on_one_watcher_both_count(served_arbiter, clients):
+    watcher = Watcher("web", "sleep 120")
+    served_arbiter([watcher])
+    first, second = clients(2)
+    jobs = [gevent.spawn(c.send_message, "incr", name="web", nb=1, waiting=True) for c in (first, second)]
+    gevent.joinall(jobs, timeout=15, raise_error=True)
+    replies = sorted(job.value["numprocesses"] for job in jobs)
+    assert replies == [2, 3]
+    assert watcher.numprocesses == 3 and len(watcher.processes) == 3
+
+
+def test_commands_on_a_busy_watcher_wait_their_turn(served_arbiter, clients, lines):
+    watcher = Watcher("web", child_cmd("ready_then_sleep", "--ignore-term"), numprocesses=2,
+                      graceful_timeout=0.5, stdout_stream={"stream": lines})
+    served_arbiter([watcher])
+    lines.wait_for("ready", 2)
+    decr_client, incr_a, incr_b, start_client = clients(4)
+
+    def run(client, command, **props):
+        return client.send_message(command, **props)
+
+    decr = gevent.spawn(run, decr_client, "decr", name="web", waiting=True)   # holds the watcher ~0.5 s
+    lines.wait_for("TERM")
+    incrs = [gevent.spawn(run, c, "incr", name="web", waiting=True) for c in (incr_a, incr_b)]
+    gevent.joinall([decr] + incrs, timeout=15, raise_error=True)
+    # The incrs waited for the decr (their replies were built after its reply), and neither failed.
+    assert all(job.value["time"] >= decr.value["time"] for job in incrs)
+    assert decr.value["numprocesses"] == 1
+    assert sorted(job.value["numprocesses"] for job in incrs) == [2, 3]
+    assert len(watcher.processes) == 3
+
+    stop = gevent.spawn(run, decr_client, "stop", name="web", waiting=True)
+    lines.wait_for("TERM", 2)
+    start = gevent.spawn(run, start_client, "start", name="web", waiting=True)
+    gevent.joinall([stop, start], timeout=15, raise_error=True)
+    assert start.value["status"] == "ok" and start.value["time"] >= stop.value["time"]
+    assert len(start.value["info"]["started"]) == 3
+    assert watcher.is_active() and len(watcher.processes) == 3
