@@ -1,0 +1,223 @@
+"""The stats stream: a greenlet inside the arbiter (no circusd-stats process)
+publishing spec §4.2's messages on a PUB socket bound on `stats_endpoint`.
+
+Every `interval` seconds (1 by default; arbiter option `stats_interval`), for
+each watcher with processes: `stat.<watcher>.<pid>` per process then the
+`stat.<watcher>` aggregate; then `stat.circus.<pid>` / `stat.circus` for the
+daemon itself (named `circusd`, as circus-top expects), then
+`stat.sockets.<fd>` per listening socket and `stat.sockets`.
+
+Sampling is spread over slices of at most SLICE seconds of hub time, so 500
+processes never stall the hub for more than that at once.
+"""
+import json
+import logging
+import os
+import time
+
+import gevent
+import zmq as plain_zmq
+import zmq.green as zmq
+
+from gcircus import curve
+from gcircus.arbiter import register_service
+from gcircus.stats.collector import ProcessSampler, aggregate, socket_messages
+from gcircus.stats.socket_reads import SocketReads
+
+logger = logging.getLogger("gcircus")
+
+DEFAULT_INTERVAL = 1.0
+SLICE = 0.005        # longest stretch of sampling between two yields to the hub
+PAUSE = 0.0001       # the yield: one turn of the hub's loop (timers and I/O included)
+DAEMON_KEY = "circusd"
+
+
+class StatsPublisher:
+    """Owns the PUB socket on the stats endpoint; topics `stat.<name>[.<subtopic>]`."""
+
+    def __init__(self, endpoint, context=None, options=None):
+        self.endpoint = endpoint
+        self.context = context or zmq.Context.instance()
+        self.options = options or {}
+        self.socket = None
+        self._guards = []
+
+    def start(self):
+        # A plain pyzmq socket: every send is NOBLOCK and a PUB never waits, so the green
+        # wrapper would only add its bookkeeping (half the cost of a send, measured).
+        socket = plain_zmq.Socket(self.context, zmq.PUB)
+        socket.linger = 0
+        try:
+            security = curve.ServerSecurity.from_options(self.options)
+            if security is not None:
+                self._guards.extend(security.protect(socket, self.endpoint, "stats"))
+            curve.bind_endpoint(socket, self.endpoint, self.options)
+        except Exception as error:
+            socket.close()
+            self._stop_guards()
+            if isinstance(error, OSError):
+                raise OSError("cannot bind stats_endpoint %s: %s" % (self.endpoint, error)) from error
+            raise
+        self.socket = socket
+        return self
+
+    def publish(self, name, stat):
+        if self.socket is None:
+            return
+        topic = "stat.%s" % name
+        if "subtopic" in stat:
+            topic += ".%d" % stat["subtopic"]
+        try:
+            self.socket.send_multipart([topic.encode("utf-8"), json.dumps(stat).encode("utf-8")],
+                                       zmq.NOBLOCK)
+        except zmq.Again:
+            pass   # PUB semantics: a subscriber that does not keep up misses messages
+        except zmq.ZMQError as error:
+            logger.warning("cannot publish %s: %s", topic, error)
+
+    def stop(self):
+        if self.socket is not None:
+            self.socket.close()
+            self.socket = None
+        self._stop_guards()
+
+    def _stop_guards(self):
+        for guard in reversed(self._guards):
+            guard.stop()
+        self._guards = []
+
+
+class _Slicer:
+    """Yields to the hub whenever SLICE seconds of work went by without a pause."""
+
+    def __init__(self, budget=SLICE):
+        self.budget = budget
+        self.since = time.monotonic()
+        self.pauses = 0
+
+    def tick(self):
+        if time.monotonic() - self.since > self.budget:
+            # not sleep(0): that only runs ready greenlets, and hub timers and I/O wait on
+            gevent.sleep(PAUSE)
+            self.pauses += 1
+            self.since = time.monotonic()
+
+
+class StatsStreamer:
+    """The arbiter's stats service: start() binds and starts the greenlet, stop() ends both."""
+
+    def __init__(self, arbiter, endpoint, interval=DEFAULT_INTERVAL, context=None):
+        self.arbiter = arbiter
+        self.interval = float(interval)
+        if self.interval <= 0:
+            raise ValueError("stats_interval must be positive, not %r" % (interval,))
+        self.publisher = StatsPublisher(endpoint, context, getattr(arbiter, "options", None))
+        self.sampler = ProcessSampler()
+        self.socket_reads = None
+        self.rounds = 0
+        self.last_round_seconds = 0.0
+        self._greenlet = None
+
+    @property
+    def endpoint(self):
+        return self.publisher.endpoint
+
+    def start(self):
+        self.publisher.start()
+        self.socket_reads = SocketReads()
+        self._greenlet = gevent.spawn(self._stats_loop)
+        self._greenlet.name = "stats"
+        logger.debug("stats published on %s every %ss", self.endpoint, self.interval)
+        return self
+
+    def stop(self):
+        if self._greenlet is not None:
+            self._greenlet.kill()
+            self._greenlet = None
+        if self.socket_reads is not None:
+            self.socket_reads.stop()
+            self.socket_reads = None
+        self.publisher.stop()
+
+    def _stats_loop(self):
+        """Owned by the streamer; lives from start() to stop(); one round per interval
+        (a slow round delays the next; rounds never bunch up)."""
+        deadline = time.monotonic()
+        while True:
+            deadline += self.interval
+            gevent.sleep(max(0.0, deadline - time.monotonic()))
+            try:
+                self.publish_round()
+            except Exception:
+                logger.exception("stats: a round failed")
+            deadline = max(deadline, time.monotonic() - self.interval)
+
+    def publish_round(self):
+        """Sample and publish everything once."""
+        began = time.monotonic()
+        slicer = _Slicer()
+        tracked = [DAEMON_KEY]
+        for watcher in list(self.arbiter.watchers):
+            processes = [p for p in list(watcher.processes.values()) if p.is_alive()]
+            if processes:
+                tracked.extend(processes)
+                self._publish_group(_topic_name(watcher), [(p, p.pid, None) for p in processes], slicer)
+        self._publish_group("circus", [(DAEMON_KEY, os.getpid(), "circusd")], slicer)
+        self.sampler.retain(tracked)
+        self._publish_sockets()
+        self.rounds += 1
+        self.last_round_seconds = time.monotonic() - began
+
+    def _publish_group(self, name, members, slicer):
+        infos = {}
+        for key, pid, label in members:
+            info = self.sampler.sample(key, pid)
+            if info is not None:
+                info["subtopic"] = pid
+                info["name"] = label
+                self.publisher.publish(name, info)
+                infos[pid] = info
+            slicer.tick()
+        self.publisher.publish(name, aggregate(infos))
+
+    def _publish_sockets(self):
+        sockets = getattr(self.arbiter, "sockets", None) or {}
+        counts = self.socket_reads.sync(sockets)
+        if not counts:
+            return
+        for body in socket_messages(counts):
+            self.publisher.publish("sockets", body)
+
+
+def _topic_name(watcher):
+    """Topics use the watcher's event name (lower case, spaces as underscores)."""
+    return getattr(watcher, "res_name", None) or watcher.name.lower().replace(" ", "_")
+
+
+def stats_endpoint_of(arbiter):
+    """The endpoint the arbiter wants stats on, or None: `stats_endpoint`, or the
+    default one when only `statsd = true` was given."""
+    endpoint = getattr(arbiter, "stats_endpoint", None)
+    if endpoint:
+        return endpoint
+    options = getattr(arbiter, "options", None) or {}
+    if options.get("statsd") in (True, "true", "True", "1", 1):
+        from gcircus import DEFAULT_STATS
+        return DEFAULT_STATS
+    return None
+
+
+def start_stats(arbiter):
+    """Arbiter service starter: the stats streamer when stats are on, else None."""
+    endpoint = stats_endpoint_of(arbiter)
+    if endpoint is None:
+        return None
+    options = getattr(arbiter, "options", None) or {}
+    interval = options.get("stats_interval") or DEFAULT_INTERVAL
+    context = getattr(getattr(arbiter, "controller", None), "context", None)
+    streamer = StatsStreamer(arbiter, endpoint, interval, context)
+    arbiter.stats_streamer = streamer
+    return streamer.start()
+
+
+register_service(start_stats)

@@ -1,0 +1,166 @@
+"""The stats stream (spec §4.2): a greenlet of the arbiter publishing stat.* messages
+that a raw zmq SUB, our StatsClient and Circus 0.19's own circus-top read."""
+import json
+import os
+import socket
+import time
+
+import gevent
+import pytest
+import zmq.green as zmq
+
+from gcircus.sockets import CircusSocket
+from gcircus.stats.collector import aggregate
+from gcircus.watcher import Watcher
+from tests.conftest import child_cmd
+from tests.integration.conftest import free_port
+
+PER_PID_FIELDS = {"mem_info1", "mem_info2", "cpu", "mem", "ctime", "pid", "username", "nice",
+                  "create_time", "age", "cmdline", "children", "subtopic", "name"}
+
+
+class StatStream:
+    """A raw zmq SUB on the stats endpoint, collecting (topic, body) with deadlines."""
+
+    def __init__(self, endpoint):
+        self.socket = zmq.Context.instance().socket(zmq.SUB)
+        self.socket.linger = 0
+        self.socket.setsockopt(zmq.SUBSCRIBE, b"stat.")
+        self.socket.connect(endpoint)
+        self.received = []
+
+    def wait_for(self, predicate, timeout=10, what="stats"):
+        deadline = time.monotonic() + timeout
+        while not predicate(self.received):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail("no %s within %ss; topics: %s" % (
+                    what, timeout, sorted({t for t, _ in self.received})))
+            if self.socket.poll(min(remaining, 0.5) * 1000):
+                topic, body = self.socket.recv_multipart()
+                self.received.append((topic.decode(), json.loads(body)))
+        return self.received
+
+    def bodies(self, topic):
+        return [body for t, body in self.received if t == topic]
+
+    def close(self):
+        self.socket.close()
+
+
+@pytest.fixture
+def stats_endpoint():
+    return "tcp://127.0.0.1:%d" % free_port()
+
+
+@pytest.fixture
+def stat_stream(stats_endpoint):
+    stream = StatStream(stats_endpoint)
+    yield stream
+    stream.close()
+
+
+def test_raw_sub_gets_per_pid_and_aggregate_messages(run_arbiter, lines, stats_endpoint, stat_stream):
+    watcher = Watcher("Web Workers", child_cmd("ready_then_sleep"), numprocesses=3,
+                      stdout_stream={"stream": lines})
+    run_arbiter([watcher], stats_endpoint=stats_endpoint, stats_interval=0.2)
+    lines.wait_for("ready", 3)
+    pids = sorted(watcher.processes)
+    per_pid = ["stat.web_workers.%d" % pid for pid in pids]
+
+    def complete(received):
+        topics = {t for t, _ in received}
+        return all(t in topics for t in per_pid) and "stat.web_workers" in topics and \
+            any(t == "stat.circus" for t in topics)
+    stat_stream.wait_for(complete, what="per-pid + aggregate messages of 3 processes")
+
+    for pid, topic in zip(pids, per_pid):
+        body = stat_stream.bodies(topic)[-1]
+        assert set(body) == PER_PID_FIELDS
+        assert body["pid"] == body["subtopic"] == pid and body["name"] is None
+        assert body["cmdline"].startswith("python") and body["children"] == []
+        assert isinstance(body["cpu"], float) and 0 < body["mem"] < 100
+        assert body["mem_info1"][-1] in "BKMG" and body["ctime"].count(":") == 1
+        assert 0 <= body["age"] < 60 and body["create_time"] <= time.time()
+    aggregates = [b for b in stat_stream.bodies("stat.web_workers") if len(b["pid"]) == 3]
+    assert aggregates, stat_stream.bodies("stat.web_workers")
+    total = aggregates[-1]
+    assert sorted(total["pid"]) == pids and set(total) == {"pid", "cpu", "mem", "age"}
+    assert total["mem"] > 0 and total["age"] > 0
+    daemon = [b for t, b in stat_stream.received if t == "stat.circus.%d" % os.getpid()]
+    assert daemon and daemon[-1]["name"] == "circusd"
+    assert stat_stream.bodies("stat.circus")[-1]["pid"] == [os.getpid()]
+
+
+def test_stopped_and_reaped_processes_leave_the_stream(run_arbiter, lines, stats_endpoint, stat_stream):
+    watcher = Watcher("one", child_cmd("ready_then_sleep"), stdout_stream={"stream": lines})
+    arbiter = run_arbiter([watcher], stats_endpoint=stats_endpoint, stats_interval=0.1)
+    lines.wait_for("ready")
+    (old_pid,) = watcher.processes
+    stat_stream.wait_for(lambda r: any(t == "stat.one.%d" % old_pid for t, _ in r))
+    watcher.kill_process(watcher.processes[old_pid])
+    watcher.manage_processes()
+    lines.wait_for("ready", 2)
+    (new_pid,) = watcher.processes
+    mark = len(stat_stream.received)
+    stat_stream.wait_for(lambda r: sum(1 for t, _ in r[mark:] if t == "stat.one") >= 2)
+    later = stat_stream.received[mark:]
+    assert ("stat.one.%d" % new_pid) in {t for t, _ in later}
+    assert [b["pid"] for t, b in later if t == "stat.one"][-1] == [new_pid]
+    streamer = arbiter.stats_streamer
+    assert len(streamer.sampler) == 2   # the daemon and the new process; the old one is forgotten
+
+
+def test_socket_reads_are_counted(run_arbiter, stats_endpoint, stat_stream):
+    sock = CircusSocket("web", host="127.0.0.1", port=0)
+    run_arbiter([], stats_endpoint=stats_endpoint, stats_interval=0.2, sockets=[sock])
+    stat_stream.wait_for(lambda r: any(t == "stat.sockets" for t, _ in r))
+    fd = sock.fileno()
+    clients = [socket.create_connection(("127.0.0.1", sock.port)) for _ in range(2)]
+    try:
+        stat_stream.wait_for(lambda r: any(t == "stat.sockets" and b["reads"] > 0 for t, b in r),
+                             what="a read on the listening socket")
+    finally:
+        for client in clients:
+            client.close()
+    body = [b for b in stat_stream.bodies("stat.sockets.%d" % fd) if b["reads"]][-1]
+    assert body == {"fd": fd, "subtopic": fd, "reads": body["reads"], "address": "127.0.0.1:%d" % sock.port}
+    total = stat_stream.bodies("stat.sockets")[-1]
+    assert total == {"addresses": ["127.0.0.1:%d" % sock.port], "reads": body["reads"]}
+
+
+def test_aggregate_follows_circus_arithmetic():
+    assert aggregate({}) == {"pid": [], "cpu": 0.0, "mem": 0, "age": "N/A"}
+    infos = {1: {"cpu": 0.5, "mem": 1.0, "age": 3.0}, 2: {"cpu": 0.4, "mem": 2.0, "age": "N/A"}}
+    assert aggregate(infos) == {"pid": [1, 2], "cpu": pytest.approx(0.45), "mem": 3.0, "age": 3.0}
+    infos[2]["cpu"] = "N/A"
+    assert aggregate(infos)["cpu"] == "N/A"
+
+
+def test_sampling_500_processes_never_stalls_the_hub(run_arbiter, stats_endpoint):
+    """The hub keeps ticking while a round samples 500 processes: the longest gap a
+    ticker greenlet sees stays far below the round's total sampling time."""
+    watcher = Watcher("many", "sleep 120", numprocesses=500)
+    arbiter = run_arbiter([watcher], stats_endpoint=stats_endpoint, stats_interval=60)
+    streamer = arbiter.stats_streamer
+    gaps = []
+
+    def ticker():
+        last = time.monotonic()
+        while True:
+            gevent.sleep(0.001)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    streamer.publish_round()       # first round: builds the psutil handles
+    ticking = gevent.spawn(ticker)
+    gevent.sleep(0.01)
+    del gaps[:]
+    began = time.monotonic()
+    streamer.publish_round()
+    took = time.monotonic() - began
+    gevent.sleep(0.01)
+    ticking.kill()
+    assert len(streamer.sampler) == 501
+    assert max(gaps) < 0.05, "longest hub stall %.1f ms (round took %.1f ms)" % (max(gaps) * 1000, took * 1000)
