@@ -311,3 +311,7 @@ def register_service(starter):
     """Let a component (stats, plugins, httpd) start with every arbiter; returns starter."""
     _SERVICE_STARTERS.append(starter)
     return starter
+
+
+# The stats stream and the plugins register their services when imported (kept last: they import this module).
+import gcircus.plugins_host, gcircus.stats.publisher  # noqa: E401,E402,F401

@@ -132,7 +132,7 @@ def _serve(args, config):
         arbiter = arbiter_from_config(config, args.config, args.backend)
         try:
             arbiter.start()
-        except OSError as error:
+        except (OSError, ImportError) as error:   # ImportError: a [plugin:NAME] class (PluginLoadError)
             logger.error("cannot start: %s", error)
             return 1
         if not arbiter.restart_requested:
