@@ -224,12 +224,12 @@ class CircusPlugin:
         else:
             logger.error("plugin %s: task %r failed: %r", self._label(), greenlet, greenlet.exception)
 
-    def _kill_tasks(self):
+    def _kill_tasks(self, timeout=1.0):
         current = gevent.getcurrent()
-        for greenlet in list(self._tasks):
-            if greenlet is not current:
-                greenlet.unlink(self._task_failed)
-                greenlet.kill(block=False)
+        tasks = [greenlet for greenlet in list(self._tasks) if greenlet is not current]
+        for greenlet in tasks:
+            greenlet.unlink(self._task_failed)
+        gevent.killall(tasks, block=True, timeout=timeout)
         self.loop.close()
 
     def _label(self):

@@ -180,15 +180,17 @@ class PluginSession:
             self._finish()
 
     def _finish(self):
+        """Its greenlets end first (so closing what they use in handle_stop fails none of
+        them), then handle_stop() — which may still call the daemon — then the connection."""
         plugin = self.plugin
         plugin.running = False
+        if hasattr(plugin, "_kill_tasks"):
+            plugin._kill_tasks()
         try:
             plugin.handle_stop()
         except Exception:
             logger.exception("plugin %s: handle_stop failed", _label(plugin))
-        if hasattr(plugin, "_kill_tasks"):
-            plugin._kill_tasks()
-        else:
+        if not hasattr(plugin, "_kill_tasks"):
             _close_foreign_loop(plugin)
         self.connection.close()
 

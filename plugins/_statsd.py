@@ -1,0 +1,2 @@
+"""Circus's old module name for the statsd emitter (`circus.plugins._statsd.StatsdEmitter`)."""
+from gcircus.plugins.statsd import StatsdEmitter  # noqa: F401

@@ -1,0 +1,74 @@
+"""Helpers for the shipped-plugin tests: a statsd server (UDP) collecting metric
+lines, a free UDP port, and the running instance of a hosted plugin."""
+import socket as stdlib_socket
+import time
+
+import gevent
+import pytest
+from gevent import socket
+from gevent.event import Event
+
+
+class StatsdListener:
+    """A UDP statsd endpoint on loopback; `lines` are the metrics received, in order."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.lines = []
+        self._changed = Event()
+        self._reader = gevent.spawn(self._read_loop)
+
+    def _read_loop(self):
+        while True:
+            data, _ = self.sock.recvfrom(65536)
+            self.lines.extend(data.decode().splitlines())
+            self._changed.set()
+
+    def matching(self, prefix):
+        return [line for line in self.lines if line.startswith(prefix)]
+
+    def wait_for(self, prefix, count=1, timeout=10):
+        """The first `count` metric lines starting with prefix."""
+        deadline = time.monotonic() + timeout
+        while len(self.matching(prefix)) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                pytest.fail("statsd got no %d x %r within %ss; it got %s"
+                            % (count, prefix, timeout, self.lines[-20:]))
+            self._changed.clear()
+            self._changed.wait(min(remaining, 0.5))
+        return self.matching(prefix)[:count]
+
+    def close(self):
+        self._reader.kill()
+        self.sock.close()
+
+
+@pytest.fixture
+def statsd():
+    listener = StatsdListener()
+    yield listener
+    listener.close()
+
+
+def free_udp_port():
+    with stdlib_socket.socket(stdlib_socket.AF_INET, stdlib_socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def plugin_instance(arbiter, name, timeout=10):
+    """The running instance of the plugin `name` (once it has passed handle_init)."""
+    runner = arbiter.get_watcher(name).runner
+    deadline = time.monotonic() + timeout
+    while runner.instance is None or not runner.instance.running:
+        if time.monotonic() > deadline:
+            pytest.fail("plugin %s never started" % name)
+        gevent.sleep(0.01)
+    return runner.instance
+
+
+def statsd_options(listener, **options):
+    return dict(options, host="127.0.0.1", port=str(listener.port))
