@@ -19,6 +19,7 @@ import time
 import gevent
 from gevent.queue import Queue
 
+from gcircus import circus_names
 from gcircus.aliases import import_dotted
 from gcircus.arbiter import register_service
 from gcircus.converters import to_bool
@@ -213,6 +214,8 @@ class PluginManager:
         """Import and register every configured plugin not registered yet (they start
         with the watchers, by priority). PluginLoadError leaves nothing registered."""
         specs = [dict(spec) for spec in self.arbiter.plugins]
+        if specs:
+            circus_names.install()   # `from circus.plugins import CircusPlugin` without Circus
         built = self._build(specs)
         for watcher in built:
             self._register(watcher)
@@ -257,6 +260,8 @@ class PluginManager:
                 self.arbiter.rm_watcher(name)
             except KeyError:
                 watcher.stop()   # already removed by an `rm`; make sure it is not running
+        if added:
+            circus_names.install()
         for spec in added:
             try:
                 (watcher,) = self._build([dict(spec)])

@@ -217,3 +217,24 @@ def test_a_plugin_written_for_circus_runs_unchanged(served_arbiter, events, tmp_
         pid for t, m in events.events if t == "watcher.web.spawn" for pid in [m["process_pid"]]}
     assert circus_written.SEEN[0][0] == "web" and circus_written.SEEN[0][2] >= 1
     wait_until(lambda: arbiter.get_watcher("web").numprocesses == 0, what="decr twice")
+
+
+def test_circus_names_are_served_by_gcircus_without_circus():
+    """Without Circus installed, `import circus.*` in a plugin gets gcircus's names
+    (forced here, in a fresh interpreter, since the test environment has Circus)."""
+    import subprocess
+    import sys
+    script = "\n".join([
+        "from gcircus import circus_names",
+        "assert circus_names.install(force=True)",
+        "from circus.plugins import CircusPlugin",
+        "from circus import logger, __version__",
+        "from circus.util import to_bool, human2bytes",
+        "import circus.plugins.flapping, gcircus.plugin, gcircus.plugins.flapping",
+        "assert CircusPlugin is gcircus.plugin.CircusPlugin",
+        "assert circus.plugins.flapping.Flapping is gcircus.plugins.flapping.Flapping",
+        "assert to_bool('yes') and human2bytes('1K') == 1024 and __version__ == '0.19.0'",
+        "assert logger.name == 'circus'",
+        "print('ok')"])
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "ok", result.stderr
