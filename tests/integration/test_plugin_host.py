@@ -85,6 +85,14 @@ class TickCrasher(Recorder):
             raise ValueError("tick failed")
 
 
+class StopsItself(Recorder):
+    """Stops itself at its first event."""
+
+    def handle_recv(self, data):
+        super().handle_recv(data)
+        self.stop()
+
+
 @pytest.fixture(autouse=True)
 def fresh_records():
     RECORDS.clear()
@@ -238,3 +246,27 @@ def test_circus_names_are_served_by_gcircus_without_circus():
         "print('ok')"])
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_plugin_can_stop_itself(served_arbiter, call, events):
+    served_arbiter([Watcher("web", "sleep 120")], plugins=[{"use": HERE + ".StopsItself", "name": "plugin:once"}])
+    events.wait_count("watcher.plugin:once.stop", 1)
+    rec = record("plugin:once")
+    assert rec.stopped == 1 and rec.instances == 1 and rec.events[0][1] == "spawn"
+    assert call("status", name="plugin:once")["status"] == "stopped"
+
+
+def test_a_plugin_runs_standalone_against_public_endpoints(served_arbiter, endpoints, call):
+    served_arbiter([Watcher("web", "sleep 120")])
+    plugin = Recorder(endpoints.control, endpoints.pubsub, 1.0, None, name="standalone")
+    running = gevent.spawn(plugin.start)
+    rec = record("standalone")
+    rec.wait(lambda r: r.replies, what="handle_init's call")
+    assert rec.replies[0]["watchers"] == ["web"]
+    with gevent.Timeout(10):
+        while not any(action == "spawn" for _, action, _ in rec.events):   # the SUB joins asynchronously
+            call("incr", name="web", waiting=True)
+            rec.changed.wait(0.2)
+    plugin.stop()
+    running.join(5)
+    assert running.successful() and rec.stopped == 1 and not plugin.running
