@@ -270,3 +270,30 @@ def test_a_plugin_runs_standalone_against_public_endpoints(served_arbiter, endpo
     plugin.stop()
     running.join(5)
     assert running.successful() and rec.stopped == 1 and not plugin.running
+
+
+def test_reloadconfig_adds_changes_and_removes_plugin_sections(tmp_path, endpoints, events):
+    from gcircus.configured import load_arbiter
+    config = tmp_path / "circus.ini"
+    head = "[circus]\nendpoint = %s\npubsub_endpoint = %s\n\n" % (endpoints.control, endpoints.pubsub)
+    section = "[plugin:%s]\nuse = " + HERE + ".Recorder\ncolour = %s\n\n"
+    config.write_text(head + section % ("keep", "red") + section % ("change", "red") + section % ("drop", "red"))
+    arbiter = load_arbiter(str(config))
+    arbiter.handle_signals = False
+    arbiter.publisher.add_listener(events)
+    running = gevent.spawn(arbiter.start)
+    try:
+        assert arbiter.wait_started(15)
+        for name in ("keep", "change", "drop"):
+            record("plugin:" + name).wait(lambda r: r.replies)
+        config.write_text(head + section % ("keep", "red") + section % ("change", "blue") + section % ("new", "x"))
+        summary = arbiter.reload_from_config()
+        assert summary["plugins"] == {"added": ["plugin:new"], "removed": ["plugin:drop"],
+                                      "changed": ["plugin:change"]}
+        record("plugin:new").wait(lambda r: r.replies)
+        record("plugin:change").wait(lambda r: r.instances == 2 and r.config["colour"] == "blue")
+        assert record("plugin:drop").stopped == 1 and record("plugin:keep").instances == 1
+        assert sorted(w.name for w in arbiter.watchers) == ["plugin:change", "plugin:keep", "plugin:new"]
+    finally:
+        arbiter.stop()
+        running.join(10)
