@@ -7,9 +7,9 @@ chatty children cost the user's pipe-buffer quota (Linux shrinks every new pipe 
 reaches the stream as Circus's ``{'data', 'pid', 'name'}`` dict; at EOF the stream's ``flush_partial(pid, name)``
 is called if it has one (see :mod:`gcircus.stream.base`).
 
-A child that writes faster than we read never monopolises the hub: after a large read the pump yields before
-reading again. A stream that raises is logged once per incident and the pump keeps reading, so the child never
-blocks on a pipe nobody drains.
+A child that writes faster than we read never monopolises the hub: after each MiB read without the pipe running
+dry the pump lets every pending event be handled before reading on. A stream that raises is logged once per
+incident and the pump keeps reading, so the child never blocks on a pipe nobody drains.
 """
 import errno
 import fcntl
@@ -26,7 +26,12 @@ logger = logging.getLogger("gcircus")
 CHUNK_SIZE = 1 << 20
 PIPE_SIZE = 1 << 20
 #: Bytes read without the pipe running dry after which the pump lets the hub run before reading on.
-YIELD_AFTER = 32 * 1024
+YIELD_AFTER = 1 << 20
+#: How it lets the hub run: a timer that is already due when the hub next polls, so every pending event (a child's
+#: exit, a command) is handled before this pump reads on. Not sleep(0): that only queues a callback, and the hub
+#: runs up to 50 queued callbacks before polling again, so a pump feeding a line-framing stream delayed a child's
+#: exit by half a second. Not idle(): it waits for a moment with no event pending, which a busy daemon may never have.
+YIELD_SLEEP = 1e-6
 
 _SETPIPE = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 _GETPIPE = getattr(fcntl, "F_GETPIPE_SZ", 1032)
@@ -102,7 +107,7 @@ class Pump:
                 unyielded += len(data)
                 if unyielded >= YIELD_AFTER:
                     unyielded = 0
-                    gevent.sleep(0)
+                    gevent.sleep(YIELD_SLEEP)
             self.reached_eof.set()
             flush = getattr(self.stream, "flush_partial", None)
             if flush is not None:

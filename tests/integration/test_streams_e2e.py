@@ -346,4 +346,4 @@ def test_chatty_child_does_not_starve_other_watchers(run_arbiter, events, tmp_pa
     run_arbiter([chatty, other])
     assert counter.reached.wait(10)             # the pump is busy: `yes` refills its pipe faster than we frame
     delays = [_respawn_delay(events, other, round_number) for round_number in range(1, 21)]
-    assert max(delays) < 0.3, delays
+    assert max(delays) < 0.2, delays           # a pump that never yields (or only with sleep(0)) makes 0.5 s
