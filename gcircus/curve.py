@@ -17,7 +17,7 @@ import time
 
 import gevent
 import zmq.green as zmq
-import zmq.auth
+from zmq import auth as zmq_auth
 from zmq.utils import z85
 from zmq.utils.monitor import parse_monitor_message
 
@@ -35,7 +35,7 @@ REBIND_TIMEOUT = 3.0
 def create_keypair(directory, name):
     """Write `<name>.key` (public) and `<name>.key_secret` in directory; returns both paths."""
     os.makedirs(directory, exist_ok=True)
-    return zmq.auth.create_certificates(directory, name)
+    return zmq_auth.create_certificates(directory, name)
 
 
 def load_keypair(spec):
@@ -43,7 +43,7 @@ def load_keypair(spec):
     if isinstance(spec, (tuple, list)):
         public, secret = spec
         return _as_key(public), _as_key(secret)
-    public, secret = zmq.auth.load_certificate(os.fspath(spec))
+    public, secret = zmq_auth.load_certificate(os.fspath(spec))
     if not secret:
         raise ValueError("%s holds no secret key (give the .key_secret file)" % spec)
     return public, secret
@@ -55,7 +55,7 @@ def load_public_key(spec):
         return spec
     if isinstance(spec, str) and len(spec) == 40 and not os.path.exists(spec):
         return spec.encode("ascii")
-    public, _secret = zmq.auth.load_certificate(os.fspath(spec))
+    public, _secret = zmq_auth.load_certificate(os.fspath(spec))
     return public
 
 

@@ -1,0 +1,123 @@
+"""CurveZMQ on the control and event endpoints, and ipc endpoint ownership and
+mode (DESIGN §7): only admitted client keys get answers; refusals are logged."""
+import logging
+import os
+import pwd
+import stat
+import tempfile
+import time
+
+import gevent
+import pytest
+
+from gcircus import curve
+from gcircus.client import CircusClient, CircusConsumer
+from gcircus.exc import CallError
+from gcircus.watcher import Watcher
+
+
+@pytest.fixture
+def keys(tmp_path):
+    admitted = tmp_path / "admitted"
+    server_public, server_secret = curve.create_keypair(str(tmp_path / "server"), "server")
+    good_public, good_secret = curve.create_keypair(str(admitted), "good")
+    _, bad_secret = curve.create_keypair(str(tmp_path / "others"), "bad")
+    return dict(server_public=server_public, server_secret=server_secret, admitted=str(admitted),
+                good=good_secret, bad=bad_secret)
+
+
+@pytest.fixture
+def secured(served_arbiter, keys):
+    def start(**kw):
+        return served_arbiter([Watcher("web", "sleep 120")], curve_secret_key=keys["server_secret"],
+                              curve_allowed_keys=keys["admitted"], **kw)
+    return start
+
+
+def wait_for_log(caplog, text, timeout=5):
+    deadline = time.monotonic() + timeout
+    while text not in caplog.text:
+        if time.monotonic() > deadline:
+            pytest.fail("no log line with %r; got:\n%s" % (text, caplog.text))
+        gevent.sleep(0.02)   # log records have no event to wait on
+
+
+def test_admitted_key_is_served(secured, endpoints, keys):
+    secured()
+    with CircusClient(endpoint=endpoints.control, timeout=10, curve_server_key=keys["server_public"],
+                      curve_client_key=keys["good"]) as client:
+        assert client.send_message("list")["watchers"] == ["web"]
+
+
+def test_unknown_key_gets_no_answer_and_is_logged(secured, endpoints, keys, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    secured()
+    with CircusClient(endpoint=endpoints.control, timeout=0.5, curve_server_key=keys["server_public"],
+                      curve_client_key=keys["bad"]) as intruder:
+        with pytest.raises(CallError, match="Timed out."):
+            intruder.send_message("quit")
+    bad_public, _ = curve.load_keypair(keys["bad"])
+    wait_for_log(caplog, "key %s is not allowed" % bad_public.decode())
+    assert "CurveZMQ: refused a CURVE client" in caplog.text
+
+
+def test_client_without_curve_gets_no_answer_and_is_logged(secured, endpoints, keys, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    arbiter = secured()
+    with CircusClient(endpoint=endpoints.control, timeout=0.5) as plain:
+        with pytest.raises(CallError, match="Timed out."):
+            plain.send_message("quit")
+    wait_for_log(caplog, "CurveZMQ: refused a connection on %s" % endpoints.control)
+    assert arbiter.watchers[0].is_active()
+
+
+def test_events_are_protected_too(secured, endpoints, keys, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    arbiter = secured()
+    admitted = CircusConsumer(["watcher."], endpoint=endpoints.pubsub, curve_server_key=keys["server_public"],
+                              curve_client_key=keys["good"]).connect()
+    intruder = CircusConsumer(["watcher."], endpoint=endpoints.pubsub, curve_server_key=keys["server_public"],
+                              curve_client_key=keys["bad"]).connect()
+    try:
+        with gevent.Timeout(10):
+            message = None
+            while message is None:        # until the admitted subscription is live
+                arbiter.publisher.publish("watcher.web.probe", {"n": 1})
+                message = admitted.recv(0.05)
+        assert message[0] == b"watcher.web.probe"
+        assert intruder.recv(0.3) is None
+        wait_for_log(caplog, "(events)")
+    finally:
+        admitted.stop()
+        intruder.stop()
+
+
+def test_listing_admitted_keys_as_files_and_z85(keys):
+    good_public, _ = curve.load_keypair(keys["good"])
+    from_dir = curve.load_public_keys(keys["admitted"])
+    from_list = curve.load_public_keys([os.path.join(keys["admitted"], "good.key"), good_public])
+    from_text = curve.load_public_keys("%s, %s" % (good_public.decode(), good_public.decode()))
+    assert from_dir == from_list == from_text == {good_public}
+
+
+def test_ipc_endpoint_owner_and_mode(served_arbiter, call):
+    directory = tempfile.mkdtemp(prefix="gc-", dir="/tmp")
+    control, events = "ipc://%s/ctl.sock" % directory, "ipc://%s/pub.sock" % directory
+    nobody = pwd.getpwnam("nobody")
+    try:
+        served_arbiter([], endpoint=control, pubsub_endpoint=events, endpoint_owner="nobody",
+                       endpoint_mode="0660")
+        for path in (control[6:], events[6:]):
+            info = os.stat(path)
+            assert stat.S_IMODE(info.st_mode) == 0o660, oct(info.st_mode)
+            assert info.st_uid == nobody.pw_uid
+        with CircusClient(endpoint=control, timeout=10) as client:
+            refused = client.send_message("add", name="mine", cmd="sleep 1")
+            assert refused["errno"] == 3 and "endpoint_owner" in refused["reason"]
+            assert client.send_message("add", name="theirs", cmd="sleep 1",
+                                       options={"uid": "nobody"})["status"] == "ok"
+    finally:
+        for name in ("ctl.sock", "pub.sock"):
+            if os.path.exists(os.path.join(directory, name)):
+                os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
