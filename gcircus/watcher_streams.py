@@ -73,9 +73,9 @@ class WatcherStreams:
             now = time.monotonic()
             if pump.drain(max(0.0, eof_deadline - now), max(0.0, delivery_deadline - now)):
                 continue
-            if pump.reached_eof.is_set():
-                logger.warning("%s: the stream is still writing its last output after %ss; detaching it",
-                               pump.label, delivery_timeout)
+            if pump.reached_eof.is_set() or pump.delivering:
+                logger.warning("%s: the stream is still busy with the last output after %ss; detaching it",
+                               pump.label, eof_timeout + delivery_timeout)
             else:
                 logger.warning("%s: still open %ss after its process ended (a descendant holds it); "
                                "detaching it", pump.label, eof_timeout)

@@ -72,6 +72,7 @@ class Pump:
         self.reached_eof = Event()
         self._capacity = None
         self._failing = False
+        self.delivering = False     # inside the stream call (a slow stream holds the pump there)
 
     def start(self):
         os.set_blocking(self.fd, False)
@@ -123,6 +124,7 @@ class Pump:
             enlarge_pipe(self.fd)
 
     def _call(self, function, *args):
+        self.delivering = True
         try:
             function(*args)
         except Exception:
@@ -134,6 +136,8 @@ class Pump:
             if self._failing:
                 self._failing = False
                 logger.warning("stream %r works again for the %s of %s", self.stream, self.name, self.label)
+        finally:
+            self.delivering = False
 
     def _close_pipe(self):
         try:
@@ -156,16 +160,18 @@ class Pump:
         return self.greenlet.dead
 
     def drain(self, eof_timeout, delivery_timeout=None):
-        """Wait for EOF up to ``eof_timeout``, then for the stream to take the rest up to ``delivery_timeout``.
+        """Wait for EOF and its delivery; True when the stream has everything, False if the caller should give up.
 
-        The two waits differ: a pipe still open after the process exited means a descendant holds it (it may
-        never close), while a pipe at EOF only waits for a slow stream to finish writing what was read. Returns
-        True when everything was delivered; the caller decides what to do with a pump that was not.
+        The pipe gets ``eof_timeout`` seconds to reach EOF: one still open and silent after that is held by a
+        descendant that outlived the process (it may never close). A pump that is instead busy handing a chunk to
+        a slow stream (the 'thread' backend) is still draining what the process wrote: it gets up to
+        ``delivery_timeout`` more to reach EOF, and then as long again to deliver the end.
         """
         if self.done:
             return True
         if not self.reached_eof.wait(eof_timeout):
-            return False
+            if not self.delivering or not self.reached_eof.wait(delivery_timeout):
+                return False
         return self.join(delivery_timeout)
 
     def kill(self):

@@ -16,6 +16,7 @@ import gevent.event
 import pytest
 
 import gcircus.stream.pump
+import gcircus.watcher
 from gcircus.stream import FileStream, WatchedFileStream
 from gcircus.watcher import Watcher
 from tests.conftest import CHILDREN, LineStream, child_cmd, dump_greenlets
@@ -322,6 +323,22 @@ def test_blocking_stream_on_thread_backend_delays_no_respawn(run_arbiter, events
     assert _respawn_delay(events, other, 1) < 0.3   # another watcher's process replaced at once
     assert _respawn_delay(events, slow, 1) < 0.3    # and the slow watcher's own
     assert stream.writes_done == 0
+
+
+def test_stop_waits_for_a_slow_stream_to_take_everything(run_arbiter, events, monkeypatch):
+    # A short pipe-drain timeout: a pump busy with a slow stream must not be taken for a pipe held open.
+    monkeypatch.setattr(gcircus.watcher, "PIPE_DRAIN_TIMEOUT", 0.2)
+    notices = LineStream()
+    count = 20000                               # ~1.4 MB: several chunks, each taking the stream 0.1 s
+    watcher = Watcher("backlog", child_cmd("write_until_signalled", count, "--pad", 55), stream_backend="thread",
+                      stdout_stream={"class": "tests.integration.test_streams_e2e.SlowStream", "delay": "0.1"},
+                      stderr_stream={"stream": notices})
+    run_arbiter([watcher])
+    notices.wait_for("batch-a", timeout=15)     # all written to the pipe; most of it not yet to the stream
+    stream = watcher.streams.stdout.inner
+    watcher.stop()
+    batch_a = "".join(numbered.line("a", n, 55) for n in range(1, count + 1)).encode()
+    assert bytes(stream.data) == batch_a
 
 
 class FramedCounter(FileStream):
