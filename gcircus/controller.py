@@ -42,6 +42,8 @@ HARD_MESSAGE_SIZE = 16 << 20
 RECEIVE_HWM = 64
 # How long stop() lets queued replies (quit's, above all) leave before closing.
 CLOSE_LINGER_MS = 1000
+# How long stop() lets requests still running finish before it ends them.
+STOP_GRACE = 1.0
 # How long an endpoint replaced by rebind() keeps serving the connections it has.
 REBIND_GRACE = 1.0
 
@@ -136,6 +138,7 @@ class Controller:
                 greenlet.kill()
         self._receiver = None
         others = [g for g in self._requests if g is not current]
+        gevent.joinall(others, timeout=STOP_GRACE)    # let what is nearly done answer itself
         for greenlet in others:
             greenlet.kill(block=False)
         gevent.joinall(others, timeout=5)
@@ -227,6 +230,9 @@ class Controller:
         """Parse, validate, execute; exceptions become wire errors here and only here."""
         try:
             command, props = self._parse(request)
+            if not command.read_only and getattr(self.arbiter, "_stopping", False):
+                # Whatever it would start now would be left behind by the ongoing stop.
+                raise WireError(COMMAND_ERROR, "arbiter is stopping")
             command.validate(props)
             result = command.execute(self.arbiter, props)
             if isinstance(result, Deferred):

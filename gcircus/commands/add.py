@@ -1,5 +1,5 @@
 """add: create a watcher, optionally starting it (spec §2.2 add)."""
-from gcircus.commands.base import Command, Deferred, check_bool, check_type, make_message
+from gcircus.commands.base import Command, Deferred, check_bool, check_type
 from gcircus.exc import MessageError
 from gcircus.watcher_settings import watcher_kwargs
 

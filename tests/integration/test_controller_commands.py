@@ -4,12 +4,10 @@ import os
 import signal
 
 import psutil
-import pytest
 
 from gcircus.states import WatcherState
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
-from tests.integration.conftest import wait_until
 
 
 def ok(reply):

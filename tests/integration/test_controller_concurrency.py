@@ -88,3 +88,17 @@ def test_commands_on_a_busy_watcher_wait_their_turn(served_arbiter, clients, lin
     assert start.value["status"] == "ok" and start.value["time"] >= stop.value["time"]
     assert len(start.value["info"]["started"]) == 3
     assert watcher.is_active() and len(watcher.processes) == 3
+
+
+def test_changes_are_refused_while_the_arbiter_stops(served_arbiter, call, lines):
+    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=1,
+                   stdout_stream={"stream": lines})
+    arbiter = served_arbiter([slow, Watcher("web", "sleep 120")])
+    lines.wait_for("ready")
+    stopper = gevent.spawn(arbiter.stop)
+    lines.wait_for("TERM")
+    refused = call("incr", name="web")
+    assert refused["errno"] == 5 and refused["reason"] == "arbiter is stopping"
+    assert call("status", name="slow")["status"] == "stopping"      # reading still works
+    stopper.join(10)
+    assert stopper.successful()

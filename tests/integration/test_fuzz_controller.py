@@ -4,7 +4,6 @@ import json
 import random
 
 import psutil
-import pytest
 import zmq.green as zmq
 
 from gcircus.watcher import Watcher
