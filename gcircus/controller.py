@@ -126,7 +126,7 @@ class Controller:
         if publisher is None or publisher.socket is None or publisher.endpoint is None:
             return
         if self.security is not None:
-            self._guards.extend(self.security.rebind(publisher, "events"))
+            self._guards.extend(self.security.rebind(publisher, "events", self.arbiter.options))
         else:
             curve.apply_ipc_permissions(publisher.endpoint, self.arbiter.options)
 

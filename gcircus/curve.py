@@ -139,7 +139,7 @@ class ServerSecurity:
             raise
         return [registration, monitor]
 
-    def rebind(self, publisher, label):
+    def rebind(self, publisher, label, options):
         """Bind an already bound PUB socket again, this time as a CurveZMQ server."""
         socket = publisher.socket
         endpoint = socket.getsockopt_string(zmq.LAST_ENDPOINT) or publisher.endpoint
@@ -148,7 +148,7 @@ class ServerSecurity:
         deadline = time.monotonic() + REBIND_TIMEOUT
         while True:
             try:
-                bind_endpoint(socket, endpoint, {})
+                bind_endpoint(socket, endpoint, options)
                 break
             except OSError:
                 # libzmq releases an unbound address in its I/O thread; give it a moment.

@@ -121,3 +121,21 @@ def test_ipc_endpoint_owner_and_mode(served_arbiter, call):
             if os.path.exists(os.path.join(directory, name)):
                 os.unlink(os.path.join(directory, name))
         os.rmdir(directory)
+
+
+def test_curve_on_ipc_endpoints_keeps_their_mode(served_arbiter, keys):
+    directory = tempfile.mkdtemp(prefix="gc-", dir="/tmp")
+    control, events = "ipc://%s/ctl.sock" % directory, "ipc://%s/pub.sock" % directory
+    try:
+        served_arbiter([], endpoint=control, pubsub_endpoint=events, endpoint_mode=0o600,
+                       curve_secret_key=keys["server_secret"], curve_allowed_keys=keys["admitted"])
+        for path in (control[6:], events[6:]):      # the event socket was bound again, for CurveZMQ
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        with CircusClient(endpoint=control, timeout=10, curve_server_key=keys["server_public"],
+                          curve_client_key=keys["good"]) as client:
+            assert client.send_message("numwatchers")["numwatchers"] == 0
+    finally:
+        for name in ("ctl.sock", "pub.sock"):
+            if os.path.exists(os.path.join(directory, name)):
+                os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
