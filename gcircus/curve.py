@@ -115,11 +115,18 @@ class ServerSecurity:
         secret_file = (options or {}).get("curve_secret_key")
         if not secret_file:
             return None
-        allowed = load_public_keys(options.get("curve_allowed_keys"))
+        try:
+            keypair = load_keypair(secret_file)
+        except (OSError, ValueError) as error:
+            raise ValueError("curve_secret_key %s: %s" % (secret_file, error)) from error
+        try:
+            allowed = load_public_keys(options.get("curve_allowed_keys"))
+        except (OSError, ValueError) as error:
+            raise ValueError("curve_allowed_keys %s: %s" % (options.get("curve_allowed_keys"), error)) from error
         if allowed is None:
             logger.warning("CurveZMQ without curve_allowed_keys: traffic is encrypted, but any client "
                            "that knows the server's public key is admitted")
-        return cls(load_keypair(secret_file), allowed)
+        return cls(keypair, allowed)
 
     def configure(self, socket, domain):
         socket.curve_server = True

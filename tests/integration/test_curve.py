@@ -139,3 +139,11 @@ def test_curve_on_ipc_endpoints_keeps_their_mode(served_arbiter, keys):
             if os.path.exists(os.path.join(directory, name)):
                 os.unlink(os.path.join(directory, name))
         os.rmdir(directory)
+
+
+def test_unreadable_key_files_are_named_in_the_error(keys):
+    with pytest.raises(ValueError, match="curve_secret_key /nonexistent"):
+        curve.ServerSecurity.from_options({"curve_secret_key": "/nonexistent"})
+    with pytest.raises(ValueError, match="curve_allowed_keys"):
+        curve.ServerSecurity.from_options({"curve_secret_key": keys["server_secret"],
+                                           "curve_allowed_keys": "/nonexistent/admins"})
