@@ -8,8 +8,9 @@ class Restart(LifecycleCommand):
     summary = "Restart watchers"
     reference = """\
 Restart the watchers whose name matches: stop them, then start them again.
-Without a name every watcher is restarted (Circus restarts the whole daemon
-in place; gcircus stops all watchers and starts the autostart ones).
+Without a name the whole daemon restarts: one started from a configuration
+file re-reads it and comes back in the same process (endpoints included);
+otherwise every watcher is stopped and the autostart ones started again.
 
 Message: {"command": "restart", "properties": {"name": NAME, "match": "glob", "waiting": false}}
 Reply: ok; for one matching watcher with waiting,
@@ -21,6 +22,9 @@ Reply: ok; for one matching watcher with waiting,
     def execute(self, arbiter, props):
         watchers = self.selected(arbiter, props)
         if watchers is None:
+            if getattr(arbiter, "config_file", None) is not None and hasattr(arbiter, "restart"):
+                # The arbiter closes its sockets: it restarts once the reply is out.
+                return Deferred(finish=arbiter.restart)
             return Deferred(lambda: _restart_all(arbiter))
         if len(watchers) == 1:
             return Deferred(lambda: {"info": watchers[0].restart()})

@@ -190,3 +190,16 @@ def test_curve_keys_on_the_command_line(gcircusd, gcircusctl, workdir):
     expect(gcircusctl(*keys, "numwatchers", endpoint=daemon.endpoint), 0, "2")
     expect(gcircusctl("--timeout", "0.5", "numwatchers", endpoint=daemon.endpoint), 1, "", "Timed out.")
     daemon.wait_for("CurveZMQ: refused a connection")
+
+
+def test_restart_without_name_restarts_the_daemon_in_place(daemon, ctl):
+    before = pids(ctl, "web")
+    expect(ctl("restart"), 0, "ok")
+    after = []
+    for _attempt in range(100):           # the new arbiter binds the endpoint again
+        result = ctl("--timeout", "0.2", "list", "web")
+        if result.code == 0:
+            after = [int(p) for p in result.out.split(",")]
+            break
+    assert len(after) == 2 and not set(after) & set(before)
+    assert daemon.proc.poll() is None      # same daemon process
