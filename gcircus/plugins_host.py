@@ -299,7 +299,7 @@ class PluginManager:
             return
         data = [topic.encode("utf-8"), json.dumps(message).encode("utf-8")]
         for watcher in list(self.watchers.values()):
-            watcher.runner.deliver(data)
+            watcher.runner.deliver(list(data))   # each plugin its own list: handle_recv may change it
 
 
 def _start_plugin_manager(arbiter):
