@@ -2,6 +2,7 @@
 through the real controller, `plugin:NAME` in list/status, restart with backoff
 on failure, clear startup errors, reloadconfig's apply, Circus-written plugins."""
 import importlib.util
+import shutil
 
 import gevent
 import pytest
@@ -297,3 +298,19 @@ def test_reloadconfig_adds_changes_and_removes_plugin_sections(tmp_path, endpoin
     finally:
         arbiter.stop()
         running.join(10)
+
+
+def test_gcircusd_refuses_to_start_with_an_unimportable_plugin():
+    """The daemon names the section and the class, exits 1, starts no process."""
+    from tests.e2e.daemon_support import Daemon, short_tmpdir, write_config
+    workdir = short_tmpdir()
+    path, _ = write_config(workdir, "[watcher:web]\ncmd = sleep 120\n\n[plugin:broken]\nuse = no.such.Plugin\n")
+    daemon = Daemon(path)
+    try:
+        assert daemon.proc.wait(30) == 1
+        output = daemon.drain()
+        assert "cannot start: plugin plugin:broken" in output and "no.such.Plugin" in output
+        assert "Traceback" not in output
+    finally:
+        daemon.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
