@@ -1,2 +1,4 @@
 """Circus's old module name for the statsd emitter (`circus.plugins._statsd.StatsdEmitter`)."""
-from gcircus.plugins.statsd import StatsdEmitter  # noqa: F401
+from gcircus.plugins.statsd import StatsdEmitter
+
+__all__ = ["StatsdEmitter"]

@@ -46,11 +46,14 @@ class StatsdListener:
         self.sock.close()
 
 
-@pytest.fixture
-def statsd():
-    listener = StatsdListener()
-    yield listener
-    listener.close()
+def statsd_fixture():
+    """A `statsd` fixture for a test module: `statsd = statsd_fixture()`."""
+    @pytest.fixture
+    def statsd():
+        listener = StatsdListener()
+        yield listener
+        listener.close()
+    return statsd
 
 
 def free_udp_port():

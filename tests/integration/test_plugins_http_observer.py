@@ -5,10 +5,12 @@ from gevent.pywsgi import WSGIServer
 from gcircus.plugins.http_observer import http_get
 from gcircus.watcher import Watcher
 from tests.integration.conftest import free_port
-from tests.integration.plugin_support import statsd, statsd_options  # noqa: F401  (fixture)
+from tests.integration.plugin_support import statsd_fixture, statsd_options
+
+statsd = statsd_fixture()
 
 
-def test_http_checks_time_errors_and_restarts(served_arbiter, statsd, events):  # noqa: F811
+def test_http_checks_time_errors_and_restarts(served_arbiter, statsd, events):
     status = ["200 OK"]
     paths = []
 

@@ -9,7 +9,9 @@ import pytest
 from gcircus.plugins.redis_observer import parse_redis_url, redis_info
 from gcircus.watcher import Watcher
 from tests.integration.conftest import free_port
-from tests.integration.plugin_support import statsd, statsd_options  # noqa: F401  (fixture)
+from tests.integration.plugin_support import statsd_fixture, statsd_options
+
+statsd = statsd_fixture()
 
 REDIS_SERVER = shutil.which("redis-server")
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")
@@ -45,7 +47,7 @@ def redis_server():
     server.stop()
 
 
-def test_redis_gauges_then_error_and_restart(served_arbiter, statsd, events, redis_server):  # noqa: F811
+def test_redis_gauges_then_error_and_restart(served_arbiter, statsd, events, redis_server):
     served_arbiter([Watcher("cache-client", "sleep 120")], plugins=[statsd_options(
         statsd, use="circus.plugins.redis_observer.RedisObserver", name="plugin:redis",
         redis_url=redis_server.url, loop_rate="0.1", timeout="2", restart_on_timeout="cache-client")])

@@ -7,7 +7,9 @@ import pytest
 from gcircus.plugins.resource_watcher import parse_memory_limit
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
-from tests.integration.plugin_support import statsd, statsd_options  # noqa: F401  (fixture)
+from tests.integration.plugin_support import statsd_fixture, statsd_options
+
+statsd = statsd_fixture()
 
 LIMITS = {"loop_rate": "0.1", "max_count": "1", "max_cpu": "0", "health_threshold": "0"}
 
@@ -17,7 +19,7 @@ def _hog(name, lines, *args):
 
 
 def test_memory_limits_absolute_and_percentage_restart_the_watcher(served_arbiter, lines, events,
-                                                                   statsd):  # noqa: F811
+                                                                   statsd):
     forty_mb_percent = "%.4f" % (40 * 1024 * 1024 * 100.0 / psutil.virtual_memory().total)
     absolute, percent, lean = _hog("absolute", lines, 80), _hog("percent", lines, 80), _hog("lean", lines, 0)
     served_arbiter([absolute, percent, lean], plugins=[

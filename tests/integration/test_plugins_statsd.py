@@ -2,10 +2,12 @@
 Circus's names) and FullStats."""
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
-from tests.integration.plugin_support import statsd, statsd_options  # noqa: F401  (fixture)
+from tests.integration.plugin_support import statsd_fixture, statsd_options
+
+statsd = statsd_fixture()
 
 
-def test_statsd_emitter_counts_every_event(served_arbiter, statsd, lines, call):  # noqa: F811
+def test_statsd_emitter_counts_every_event(served_arbiter, statsd, lines, call):
     served_arbiter([Watcher("web", child_cmd("ready_then_sleep"), stdout_stream={"stream": lines})], plugins=[
         statsd_options(statsd, use="circus.plugins.statsd.StatsdEmitter", name="plugin:statsd",
                        application_name="shop"),
@@ -17,7 +19,7 @@ def test_statsd_emitter_counts_every_event(served_arbiter, statsd, lines, call):
     statsd.wait_for("circus.shop.watcher.web.spawn:1|c", count=2)
 
 
-def test_full_stats_sends_cpu_and_memory_gauges(served_arbiter, statsd, lines):  # noqa: F811
+def test_full_stats_sends_cpu_and_memory_gauges(served_arbiter, statsd, lines):
     served_arbiter([Watcher("web", child_cmd("ready_then_sleep"), numprocesses=2,
                             stdout_stream={"stream": lines})],
                    plugins=[statsd_options(statsd, use="gcircus.plugins.statsd.FullStats", name="plugin:full",
