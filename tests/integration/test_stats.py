@@ -11,6 +11,7 @@ import zmq.green as zmq
 
 from gcircus.sockets import CircusSocket
 from gcircus.stats.collector import aggregate
+from gcircus.stats.publisher import SLICE
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
 from tests.integration.conftest import free_port
@@ -163,4 +164,6 @@ def test_sampling_500_processes_never_stalls_the_hub(run_arbiter, stats_endpoint
     gevent.sleep(0.01)
     ticking.kill()
     assert len(streamer.sampler) == 501
-    assert max(gaps) < 0.05, "longest hub stall %.1f ms (round took %.1f ms)" % (max(gaps) * 1000, took * 1000)
+    report = "longest hub stall %.1f ms, round %.1f ms" % (max(gaps) * 1000, took * 1000)
+    assert max(gaps) < 0.05, report
+    assert took < 2 * SLICE or max(gaps) < took, report     # the round was cut: the hub ran meanwhile
