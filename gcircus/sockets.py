@@ -19,6 +19,8 @@ import logging
 import os
 import socket
 
+from gevent import socket as green_socket
+
 logger = logging.getLogger("gcircus")
 
 LISTENING_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
@@ -47,6 +49,13 @@ def _proto(value):
         return socket.getprotobyname(str(value).strip())
     except OSError:
         raise ValueError("unknown protocol %r" % value) from None
+
+
+def socket_error(number, message):
+    """An OSError whose text is exactly `message` (no '[Errno n]' prefix) and whose errno is set."""
+    error = OSError(message)
+    error.errno = number
+    return error
 
 
 def _umask(value):
@@ -117,18 +126,20 @@ class CircusSocket:
 
     @property
     def address(self):
-        """'host:port' or the unix path, for messages."""
+        """'host:port' (resolved once known) or the unix path, for messages."""
         if self.is_unix:
             return self.path
+        host, port = self._address[:2] if self._address else (self.host, self.port)
         if self.family == socket.AF_INET6:
-            return "[%s]:%s" % (self.host, self.port)
-        return "%s:%s" % (self.host, self.port)
+            return "[%s]:%s" % (host, port)
+        return "%s:%s" % (host, port)
 
     def _resolve(self):
         if self.is_unix:
             return self.path
         if self._address is None:
-            infos = socket.getaddrinfo(self.host, self.port, self.family, self.socktype)
+            # gevent's resolver: a slow DNS answer must not freeze the hub
+            infos = green_socket.getaddrinfo(self.host, self.port, self.family, self.socktype)
             if not infos:
                 raise OSError(errno.EADDRNOTAVAIL, "cannot resolve %r" % self.host)
             self._address = infos[0][4]
@@ -189,14 +200,14 @@ class CircusSocket:
                 raise
         except OSError as error:
             self.bind_error = "cannot bind %s: %s" % (self.address, error)
-            raise OSError(error.errno, "socket %s: %s" % (self.name, self.bind_error)) from error
+            raise socket_error(error.errno, "socket %s: %s" % (self.name, self.bind_error)) from error
         self._sock = sock
 
     def new_process_socket(self):
         """A fresh bound+listening OS socket on the same address (so_reuseport); caller closes it."""
         if self._sock is None:
-            raise OSError(errno.ENOTCONN, "socket %s is not bound (%s)"
-                          % (self.name, self.bind_error or "not started"))
+            raise socket_error(errno.ENOTCONN, "socket %s is not bound (%s)"
+                               % (self.name, self.bind_error or "not started"))
         sock = self._new_socket(True)
         try:
             sock.bind(self._address)
@@ -204,8 +215,8 @@ class CircusSocket:
                 sock.listen(self.backlog)
         except OSError as error:
             sock.close()
-            raise OSError(error.errno, "socket %s: cannot bind %s for a process: %s"
-                          % (self.name, self.address, error)) from error
+            raise socket_error(error.errno, "socket %s: cannot bind %s for a process: %s"
+                               % (self.name, self.address, error)) from error
         return sock
 
     @property
@@ -299,8 +310,8 @@ class ProcessSockets:
             elif sock.fileno() >= 0:
                 fds[name] = sock.fileno()
             elif name in used:
-                raise OSError(errno.ENOTCONN, "socket %s is not bound (%s)"
-                              % (name, getattr(sock, "bind_error", None) or "not started"))
+                raise socket_error(errno.ENOTCONN, "socket %s is not bound (%s)"
+                                   % (name, getattr(sock, "bind_error", None) or "not started"))
         return fds
 
     def close(self):
@@ -316,6 +327,7 @@ class SocketManager(dict):
     `start(arbiter)` binds every socket (one that cannot bind is logged, left
     unbound, and the rest carry on) and arms the on_demand starter; `add` and
     `remove` change the set live (reloadconfig); `stop()` closes everything.
+    Watchers hold this very mapping, so they see the changes at their next spawn.
     """
 
     def __init__(self, sockets=()):
@@ -347,21 +359,37 @@ class SocketManager(dict):
         logger.debug("socket %s bound on %s (fd %d)", sock.name, sock.address, sock.fileno())
         return True
 
+    # Plain dict changes (as reloadconfig code may make them) keep the on_demand
+    # read watchers in step too: a read watcher must never outlive its fd.
+
+    def _changed(self):
+        if getattr(self, "on_demand", None) is not None:
+            self.on_demand.refresh()
+
+    def __setitem__(self, name, sock):
+        super().__setitem__(name, sock)
+        self._changed()
+
+    def __delitem__(self, name):
+        super().__delitem__(name)
+        self._changed()
+
+    def pop(self, name, *default):
+        sock = super().pop(name, *default)
+        self._changed()
+        return sock
+
     def add(self, sock):
         """Add a socket (bound at once when the arbiter runs); returns True if it is bound."""
         if sock.name in self:
             raise ValueError("a socket named %r already exists" % sock.name)
-        self[sock.name] = sock
         bound = self.arbiter is not None and self._bind(sock)
-        if self.on_demand is not None:
-            self.on_demand.refresh()
+        self[sock.name] = sock
         return bound
 
     def remove(self, name):
         """Remove and close a socket; KeyError if unknown."""
-        sock = self.pop(name)
-        if self.on_demand is not None:
-            self.on_demand.refresh()     # stop watching its fd before it is closed
+        sock = self.pop(name)         # on_demand stops watching its fd before it is closed
         sock.close()
         return sock
 

@@ -82,3 +82,15 @@ def test_arbiter_stop_with_an_armed_watcher(run_arbiter, lines):
     arbiter = run_arbiter([watcher], sockets=[web])
     arbiter.stop()
     assert watcher.is_stopped() and not watcher.processes and web.fileno() == -1
+
+
+def test_a_socket_replaced_live_is_watched_in_place_of_the_old_one(run_arbiter, events, lines):
+    web = CircusSocket("web", host="127.0.0.1", port=0)
+    watcher = on_demand_watcher(lines)
+    arbiter = run_arbiter([watcher], sockets=[web])
+    arbiter.sockets.remove("web")              # the read watcher goes before the fd is closed
+    replacement = CircusSocket("web", host="127.0.0.1", port=0)
+    replacement.bind_and_listen()
+    arbiter.sockets["web"] = replacement       # a plain dict assignment, as reloadconfig may do
+    reply = http_get(("127.0.0.1", replacement.port))
+    assert reply["port"] == replacement.port and watcher.is_active()

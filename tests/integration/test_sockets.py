@@ -227,3 +227,48 @@ def test_ipv6_socket():
         assert describe_sockets([sock])[0]["host"] == "::1"
     finally:
         sock.close()
+
+
+def test_datagram_sockets_are_bound_not_listened_on():
+    sock = CircusSocket("udp", host="127.0.0.1", port=0, type="SOCK_DGRAM", proto="udp")
+    sock.bind_and_listen()
+    try:
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sender.sendto(b"ping", ("127.0.0.1", sock.port))
+        sender.close()
+        sock.setblocking(True)
+        sock.settimeout(5)
+        assert sock.recv(16) == b"ping"
+    finally:
+        sock.close()
+
+
+def test_interface_binds_to_a_device():
+    sock = CircusSocket("lo", host="127.0.0.1", port=0, interface="lo")
+    try:
+        sock.bind_and_listen()
+    except PermissionError:
+        pytest.skip("SO_BINDTODEVICE needs CAP_NET_RAW here")
+    try:
+        device = sock.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16)
+        assert device.rstrip(b"\0") == b"lo"
+    finally:
+        sock.close()
+    with pytest.raises(OSError, match="socket nodev: cannot bind"):
+        CircusSocket("nodev", host="127.0.0.1", port=0, interface="no-such-dev0").bind_and_listen()
+
+
+def test_a_bind_error_names_the_resolved_address():
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    try:
+        sock = CircusSocket("web", host="localhost", port=blocker.getsockname()[1])
+        with pytest.raises(OSError) as failure:
+            sock.bind_and_listen()
+        assert str(failure.value) == (
+            "socket web: cannot bind 127.0.0.1:%d: [Errno 98] Address already in use"
+            % blocker.getsockname()[1])
+        assert sock.fileno() == -1
+    finally:
+        blocker.close()
