@@ -272,3 +272,27 @@ def test_a_bind_error_names_the_resolved_address():
         assert sock.fileno() == -1
     finally:
         blocker.close()
+
+
+def test_socket_sections_of_an_ini_file_become_working_sockets(tmp_path):
+    from gcircus.config import load_config
+    path = str(tmp_path / "u.sock")
+    ini = tmp_path / "circus.ini"
+    ini.write_text("[circus]\ncheck_delay = 5\n"
+                   "[socket:Web]\nhost = 127.0.0.1\nport = 0\nbacklog = 64\nso_reuseport = true\n"
+                   "[socket:unix]\npath = %s\numask = 000\nreplace = true\n" % path)
+    config = load_config(str(ini))
+    sockets = {spec["name"]: CircusSocket.load_from_config(spec) for spec in config["sockets"]}
+    assert set(sockets) == {"web", "unix"}                  # names lower-cased, as Circus
+    web, unix = sockets["web"], sockets["unix"]
+    assert (web.backlog, web.so_reuseport, web.family) == (64, True, socket.AF_INET)
+    assert (unix.umask, unix.replace, unix.host, unix.port) == (0, True, None, None)
+    for sock in (web, unix):
+        sock.bind_and_listen()
+    try:
+        assert web.port > 0
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o777
+    finally:
+        web.close()
+        unix.close()
+    assert not os.path.exists(path)
