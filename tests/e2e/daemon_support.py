@@ -17,6 +17,24 @@ def short_tmpdir():
     return tempfile.mkdtemp(prefix="gc-", dir="/tmp")
 
 
+def wait_for_file(path, predicate, timeout=20):
+    """Wait until predicate(file text) holds: a child writes the file on its own schedule,
+    and no event tells us when (the file may not even exist yet)."""
+    deadline = time.monotonic() + timeout
+    text = None
+    while True:
+        try:
+            with open(path) as handle:
+                text = handle.read()
+        except FileNotFoundError:
+            text = None
+        if text is not None and predicate(text):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError("%s never reached the expected content; last read: %r" % (path, text))
+        time.sleep(0.02)
+
+
 class Daemon:
     """A gcircusd subprocess whose merged stdout/stderr is read line by line with deadlines."""
 

@@ -8,7 +8,7 @@ import sys
 import psutil
 import pytest
 
-from tests.e2e.daemon_support import READY, Daemon, short_tmpdir, write_config
+from tests.e2e.daemon_support import READY, Daemon, short_tmpdir, wait_for_file, write_config
 
 
 @pytest.fixture
@@ -99,9 +99,11 @@ def test_circus_spec_example_config_runs(workdir, daemons):
     daemon.wait_for(READY)
     assert call(endpoint, "numprocesses", name="myprogram")["numprocesses"] == 2
     assert call(endpoint, "options", name="myprogram")["options"]["numprocesses"] == 2
+    expected = ["", "hello from 1", "hello from 2"]
+    wait_for_file(log, lambda text: sorted(text.split("\n")) == expected)
     assert daemon.stop() == 0
     with open(log) as handle:
-        assert sorted(handle.read().split("\n")) == ["", "hello from 1", "hello from 2"]
+        assert sorted(handle.read().split("\n")) == expected
 
 
 def test_reloadconfig_applies_the_edited_file(workdir, daemons):
@@ -121,7 +123,7 @@ def test_reloadconfig_applies_the_edited_file(workdir, daemons):
     text += "[watcher:added]\ncmd = sleep 124\n"
     with open(path, "w") as handle:
         handle.write(text)
-    assert call(endpoint, "reloadconfig")["status"] == "ok"
+    assert call(endpoint, "reloadconfig", waiting=True)["status"] == "ok"
     assert pids_of(new_endpoint, "keep") == before["keep"]
     assert not set(pids_of(new_endpoint, "change")) & set(before["change"])
     grow = pids_of(new_endpoint, "grow")

@@ -29,7 +29,6 @@ SKIPPED = [
     ("bad_signal", "[watcher:w]\ncmd = sleep 1\nstop_signal = SIGFOO\n", "stop_signal: invalid signal 'SIGFOO'"),
     ("bad_float", "[watcher:w]\ncmd = sleep 1\ngraceful_timeout = soon\n", "graceful_timeout: invalid number 'soon'"),
     ("bad_bool", "[watcher:w]\ncmd = sleep 1\ncopy_env = maybe\n", "copy_env: invalid boolean 'maybe'"),
-    ("duplicate", "[watcher:dup]\ncmd = sleep 1\n[watcher:DUP]\ncmd = sleep 2\n", "duplicate watcher name 'DUP'"),
     ("missing_cmd", "[watcher:w]\nnumprocesses = 1\n", "cmd: missing command"),
     ("bad_port", "[socket:s]\nhost = 127.0.0.1\nport = 99999\n", "port: invalid port '99999'"),
     ("plugin_without_use", "[plugin:p]\nfoo = 1\n", "use: missing plugin class"),
@@ -92,6 +91,20 @@ def test_broken_sections_are_reported_and_the_rest_runs(workdir, name, body, mes
         daemon.wait_for(READY)
         assert message in daemon.text()
         assert [p.cmdline() for p in daemon.children()] == [["sleep", "120"]]
+        assert daemon.stop() == 0
+        assert "Traceback" not in daemon.text()
+    finally:
+        daemon.kill()
+
+
+def test_duplicate_watcher_keeps_the_first_definition(workdir):
+    """Names are case-insensitive: the second [watcher:DUP] is reported and skipped, the first runs."""
+    path, _ = write_config(workdir, "[watcher:dup]\ncmd = sleep 121\n[watcher:DUP]\ncmd = sleep 122\n" + GOOD)
+    daemon = Daemon(path)
+    try:
+        daemon.wait_for(READY)
+        assert "duplicate watcher name 'DUP'" in daemon.text()
+        assert sorted(p.cmdline() for p in daemon.children()) == [["sleep", "120"], ["sleep", "121"]]
         assert daemon.stop() == 0
         assert "Traceback" not in daemon.text()
     finally:
