@@ -162,6 +162,11 @@ class Arbiter:
         self.started.set()
         self._stopped.wait()
 
+    @property
+    def stopping(self):
+        """True from the moment stop() begins: mutating commands are refused from then on."""
+        return self._stopping
+
     def wait_started(self, timeout=None):
         return self.started.wait(timeout)
 

@@ -230,7 +230,7 @@ class Controller:
         """Parse, validate, execute; exceptions become wire errors here and only here."""
         try:
             command, props = self._parse(request)
-            if not command.read_only and getattr(self.arbiter, "_stopping", False):
+            if not command.read_only and getattr(self.arbiter, "stopping", False):
                 # Whatever it would start now would be left behind by the ongoing stop.
                 raise WireError(COMMAND_ERROR, "arbiter is stopping")
             command.validate(props)

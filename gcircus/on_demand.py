@@ -110,7 +110,7 @@ class OnDemandStarter:
     def _readable(self, watcher):
         """Hub callback (must not block): a client is waiting, start the watcher in a greenlet."""
         self._disarm(watcher)
-        if not self._running or getattr(self.arbiter, "_stopping", False):
+        if not self._running or getattr(self.arbiter, "stopping", False):
             return
         self._starting.add(watcher)
         self._last_start[watcher] = time.monotonic()

@@ -405,19 +405,28 @@ class Watcher:
 
     def set_numprocesses(self, num, wait=False):
         """Set the target count (negative clamps to 0) and apply it; returns the count."""
-        num = max(int(num), 0)
-        if self.singleton and num > 1:
-            raise ValueError("watcher %s is a singleton: at most one process" % self.name)
-        with self._lock:
-            self.numprocesses = num
-        self.manage_processes(wait=wait)
-        return self.numprocesses
+        return self._resize(lambda current: int(num), wait)
 
     def incr(self, nb=1, wait=False):
-        return self.set_numprocesses(self.numprocesses + int(nb), wait)
+        return self._resize(lambda current: current + int(nb), wait)
 
     def decr(self, nb=1, wait=False):
-        return self.set_numprocesses(self.numprocesses - int(nb), wait)
+        return self._resize(lambda current: current - int(nb), wait)
+
+    def _resize(self, target_of, wait):
+        # The count is read and written under the command lock: two concurrent incr both count.
+        with self._lock:
+            num = max(target_of(self.numprocesses), 0)
+            if self.singleton and num > 1:
+                raise ValueError("watcher %s is a singleton: at most one process" % self.name)
+            self.numprocesses = num
+            self.manage_processes(wait=wait)
+            return self.numprocesses
+
+    @property
+    def command_lock(self):
+        """The lock commands on this watcher take, so they run one at a time (reentrant)."""
+        return self._lock
 
     # -- lifecycle -------------------------------------------------------------------
 

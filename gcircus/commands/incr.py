@@ -4,7 +4,6 @@ Unlike Circus, the reply always carries the new numprocesses, waiting or not
 (DESIGN §8); with waiting it comes once the surplus processes are stopped.
 """
 from gcircus.commands.base import Command, check_name, get_watcher, to_int
-from gcircus.watcher_settings import watcher_lock
 
 
 class Incr(Command):
@@ -50,11 +49,8 @@ Reply: "numprocesses": the new configured count (with "singleton": true, unchang
         watcher = get_watcher(arbiter, props["name"])
         if watcher.singleton:
             return {"numprocesses": watcher.numprocesses, "singleton": True}
-        # Read and write the count under the watcher's lock: two concurrent incr both count.
-        with watcher_lock(watcher):
-            target = watcher.numprocesses + self.sign * props["nb"]
-            count = watcher.set_numprocesses(target, wait=props["waiting"])
-        return {"numprocesses": count}
+        resize = watcher.incr if self.sign > 0 else watcher.decr
+        return {"numprocesses": resize(props["nb"], wait=props["waiting"])}
 
 
 COMMAND = Incr()
