@@ -41,4 +41,5 @@ _ARBITER_KEYS = frozenset((
     "prereload_fn", "loop", "sockets", "warmup_delay", "httpd", "httpd_host", "httpd_port",
     "statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc", "proc_name",
     "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask", "endpoint_owner",
-    "ssh_server", "handle_signals", "curve_secret_key", "curve_allowed_keys"))
+    "ssh_server", "handle_signals", "curve_secret_key", "curve_allowed_keys", "endpoint_mode",
+    "max_message_size", "stats_interval", "httpd_close_outputs"))

@@ -56,7 +56,7 @@ class Arbiter:
         self.options = options
         self.umask = options.get("umask")
         self.handle_signals = options.get("handle_signals")
-        self.publisher = Publisher(pubsub_endpoint, context)
+        self.publisher = Publisher(pubsub_endpoint, context, options=options)
         self.controller = None
         self.services = []       # started components with a stop(): controller, stats, plugins...
         self.started = Event()

@@ -26,6 +26,9 @@ def _optional_str(value):
 CIRCUS_OPTIONS = {
     "endpoint": (str, "tcp://127.0.0.1:5555"),
     "endpoint_owner": (_optional_str, None),
+    "endpoint_mode": (conv.to_file_mode, None),
+    "max_message_size": (conv.to_nonneg_int, None),
+    "stats_interval": (conv.to_duration, None),
     "pubsub_endpoint": (str, "tcp://127.0.0.1:5556"),
     # Circus listens on a multicast group by default and tells anyone the control endpoint; we only do so
     # when asked (DESIGN §7).  An empty value also means off.

@@ -14,7 +14,8 @@ logger = logging.getLogger("gcircus")
 # [circus] keys that are the Arbiter's own keyword options (the rest are named parameters).
 _ARBITER_OPTION_KEYS = ("statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc",
                         "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask",
-                        "endpoint_owner", "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs")
+                        "endpoint_owner", "endpoint_mode", "max_message_size", "stats_interval",
+                        "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs")
 # Settings a running arbiter can take on without a restart.
 _LIVE_SETTINGS = ("check_delay", "warmup_delay", "umask")
 
@@ -144,13 +145,14 @@ def _reload_sockets(arbiter, config, summary):
     new = {spec["name"]: spec for spec in config["sockets"]}
     added, removed, changed = _diff_named(old, new)
     for name in removed + changed:
-        arbiter.sockets.pop(name).close()
+        arbiter.sockets.remove(name)
     errors = []
     for name in added + changed:
         for sock in _sockets_from({"sockets": [new[name]]}, errors):
-            sock.bind_and_listen()
-            arbiter.sockets[name] = sock
-    summary["sockets"] = {"added": added, "removed": removed, "changed": changed}
+            # a socket that cannot bind is logged and kept unbound; the rest of the reload goes on
+            if not arbiter.sockets.add(sock):
+                errors.append("socket %s: cannot bind %s" % (name, getattr(sock, "address", "?")))
+    summary["sockets"] = {"added": added, "removed": removed, "changed": changed, "errors": errors}
     touched = set(removed + changed)
     return {w.name for w in arbiter.watchers
             if any("circus.sockets.%s" % name in (w.cmd + str(w.args or "")).lower() for name in touched)}

@@ -125,10 +125,9 @@ class Controller:
         publisher = getattr(self.arbiter, "publisher", None)
         if publisher is None or publisher.socket is None or publisher.endpoint is None:
             return
+        # (without CurveZMQ the publisher's own bind already applied the ipc owner/mode)
         if self.security is not None:
             self._guards.extend(self.security.rebind(publisher, "events", self.arbiter.options))
-        else:
-            curve.apply_ipc_permissions(publisher.endpoint, self.arbiter.options)
 
     def stop(self):
         """Stop serving: in-flight requests are answered with an error, queued replies flushed."""

@@ -108,14 +108,23 @@ def to_umask(value):
 
     Circus parses socket umasks as decimal (``022`` -> 22); we read them as octal like every other umask.
     """
+    return _octal_permissions(value, "umask")
+
+
+def to_file_mode(value):
+    """Return an octal file mode (``600``, ``0o660``) as an int in 0..0o777 (ipc endpoint_mode)."""
+    return _octal_permissions(value, "mode")
+
+
+def _octal_permissions(value, what):
     text = str(value).strip().lower()
     digits = text[2:] if text.startswith("0o") else text
     try:
         number = int(digits, 8)
     except ValueError:
-        raise ValueError("invalid octal umask %r" % (value,)) from None
+        raise ValueError("invalid octal %s %r" % (what, value)) from None
     if not 0 <= number <= 0o777:
-        raise ValueError("invalid octal umask %r (must be between 0 and 777)" % (value,))
+        raise ValueError("invalid octal %s %r (must be between 0 and 777)" % (what, value))
     return number
 
 

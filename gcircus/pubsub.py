@@ -10,6 +10,8 @@ import time
 
 import zmq.green as zmq
 
+from gcircus import curve
+
 logger = logging.getLogger("gcircus")
 
 
@@ -25,9 +27,10 @@ def event_topic(watcher_name, event):
 class Publisher:
     """Owns the PUB socket on `pubsub_endpoint` (None: in-process listeners only)."""
 
-    def __init__(self, endpoint=None, context=None, bind_callback=None):
+    def __init__(self, endpoint=None, context=None, bind_callback=None, options=None):
         self.endpoint = endpoint
         self.context = context
+        self.options = options if options is not None else {}   # endpoint_owner / endpoint_mode
         self.socket = None
         self.listeners = []
         self._bind_callback = bind_callback
@@ -41,10 +44,10 @@ class Publisher:
         if self._bind_callback is not None:
             self._bind_callback(socket)
         try:
-            socket.bind(self.endpoint)
-        except zmq.ZMQError as error:
+            self._bind(socket, self.endpoint)
+        except OSError:
             socket.close()
-            raise OSError("cannot bind pubsub_endpoint %s: %s" % (self.endpoint, error)) from error
+            raise
         self.socket = socket
 
     def rebind(self, endpoint):
@@ -52,15 +55,18 @@ class Publisher:
         if self.socket is None:
             self.endpoint = endpoint
             return
-        try:
-            self.socket.bind(endpoint)
-        except zmq.ZMQError as error:
-            raise OSError("cannot bind pubsub_endpoint %s: %s" % (endpoint, error)) from error
+        self._bind(self.socket, endpoint)
         old, self.endpoint = self.endpoint, endpoint
         try:
             self.socket.unbind(old)
         except zmq.ZMQError as error:
             logger.warning("cannot release old pubsub endpoint %s: %s", old, error)
+
+    def _bind(self, socket, endpoint):
+        try:
+            curve.bind_endpoint(socket, endpoint, self.options)
+        except OSError as error:
+            raise OSError("pubsub_endpoint: %s" % error) from error
 
     def stop(self):
         if self.socket is not None:

@@ -26,6 +26,16 @@ def test_get_arbiter_accepts_a_command_string_and_dicts():
     assert [w.name for w in arbiter.watchers] == ["a", "true"]
 
 
+def test_get_arbiter_with_a_command_string_keeps_arbiter_options_off_the_watcher():
+    arbiter = gcircus.get_arbiter("sleep 5", controller=None, pubsub_endpoint=None, max_message_size=2048,
+                                  stats_interval=0.5, endpoint_mode="0600", graceful_timeout=3)
+    options = arbiter.options
+    assert (options["max_message_size"], options["stats_interval"], options["endpoint_mode"]) == (2048, 0.5, "0600")
+    watcher = arbiter.get_watcher("sleep")
+    assert watcher.graceful_timeout == 3
+    assert not {"max_message_size", "stats_interval", "endpoint_mode"} & set(watcher.options)
+
+
 def test_add_get_remove_watchers(run_arbiter, events):
     arbiter = run_arbiter([])
     watcher = arbiter.add_watcher("extra", "sleep 120", numprocesses=2)

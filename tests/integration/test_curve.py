@@ -141,6 +141,19 @@ def test_curve_on_ipc_endpoints_keeps_their_mode(served_arbiter, keys):
         os.rmdir(directory)
 
 
+def test_moved_event_endpoint_keeps_the_ipc_mode(served_arbiter):
+    directory = tempfile.mkdtemp(prefix="gc-", dir="/tmp")
+    events, moved = "ipc://%s/pub.sock" % directory, "ipc://%s/pub2.sock" % directory
+    try:
+        arbiter = served_arbiter([], pubsub_endpoint=events, endpoint_mode="0600")
+        arbiter.rebind("pubsub_endpoint", moved)
+        assert stat.S_IMODE(os.stat(moved[6:]).st_mode) == 0o600
+    finally:
+        for name in os.listdir(directory):
+            os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
+
+
 def test_unreadable_key_files_are_named_in_the_error(keys):
     with pytest.raises(ValueError, match="curve_secret_key /nonexistent"):
         curve.ServerSecurity.from_options({"curve_secret_key": "/nonexistent"})

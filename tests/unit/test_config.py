@@ -206,6 +206,7 @@ def test_circus_section_types(typed):
     assert circus["stream_backend"] == "thread"
     assert circus["curve_secret_key"] == "/etc/gcircus/server.key_secret"
     assert circus["curve_allowed_keys"] == "/etc/gcircus/clients"
+    assert (circus["endpoint_mode"], circus["max_message_size"], circus["stats_interval"]) == (0o660, 2048, 0.5)
     assert "include" not in circus
 
 
@@ -220,7 +221,8 @@ def test_circus_defaults_when_section_absent(tmp_path):
         "httpd": False, "httpd_host": "localhost", "httpd_port": 8080, "httpd_close_outputs": False,
         "debug": False, "debug_gc": False, "pidfile": None, "loglevel": None, "logoutput": None,
         "loggerconfig": None, "fqdn_prefix": None, "stream_backend": "gevent",
-        "curve_secret_key": None, "curve_allowed_keys": None,
+        "curve_secret_key": None, "curve_allowed_keys": None, "endpoint_mode": None, "max_message_size": None,
+        "stats_interval": None,
     }
 
 
