@@ -40,6 +40,7 @@ class Command:
     properties = ()        # required properties
     waits = False          # accepts `waiting` / `--waiting`
     read_only = True       # never waits on a watcher (documentation and tests)
+    optional_argument = None   # (property, help): one optional positional, sent only when given
 
     # -- client half --------------------------------------------------------------
 
@@ -47,12 +48,17 @@ class Command:
         """Add this command's positional arguments and flags to an argparse parser."""
         if self.waits:
             parser.add_argument("--waiting", action="store_true", help="wait until the operation is done")
+        if self.optional_argument:
+            key, text = self.optional_argument
+            parser.add_argument(key, nargs="?", help=text)
 
     def message(self, args):
         """The request for parsed gcircusctl arguments."""
         props = {}
         if self.waits and getattr(args, "waiting", False):
             props["waiting"] = True
+        if self.optional_argument and getattr(args, self.optional_argument[0], None):
+            props[self.optional_argument[0]] = getattr(args, self.optional_argument[0])
         return make_message(self.name, **props)
 
     def console(self, reply):

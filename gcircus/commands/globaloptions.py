@@ -18,15 +18,7 @@ Reply: "options": {key: value}
 
     gcircusctl globaloptions [<option>]
 """
-
-    def add_arguments(self, parser):
-        parser.add_argument("option", nargs="?", help="only this option")
-
-    def message(self, args):
-        msg = super().message(args)
-        if args.option:
-            msg["properties"]["option"] = args.option
-        return msg
+    optional_argument = ("option", "only this option")
 
     def console(self, reply):
         return format_options(reply)

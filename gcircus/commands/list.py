@@ -14,15 +14,7 @@ Reply: "watchers": [names]  or  "pids": [pids]
 
     gcircusctl list [<name>]
 """
-
-    def add_arguments(self, parser):
-        parser.add_argument("name", nargs="?", help="watcher whose pids to list")
-
-    def message(self, args):
-        msg = super().message(args)
-        if args.name:
-            msg["properties"]["name"] = args.name
-        return msg
+    optional_argument = ("name", "watcher whose pids to list")
 
     def console(self, reply):
         if reply.get("status") == "error":

@@ -13,15 +13,7 @@ Reply: "numprocesses": N (and "watcher_name", echoing the name asked for)
 
     gcircusctl numprocesses [<name>]
 """
-
-    def add_arguments(self, parser):
-        parser.add_argument("name", nargs="?", help="watcher (all if omitted)")
-
-    def message(self, args):
-        msg = super().message(args)
-        if args.name:
-            msg["properties"]["name"] = args.name
-        return msg
+    optional_argument = ("name", "watcher (all if omitted)")
 
     def console(self, reply):
         if reply.get("status") == "error" or "numprocesses" not in reply:

@@ -14,15 +14,7 @@ Reply: with a name, "status": STATE (it replaces "ok", as in Circus);
 
     gcircusctl status [<name>]
 """
-
-    def add_arguments(self, parser):
-        parser.add_argument("name", nargs="?", help="watcher (all if omitted)")
-
-    def message(self, args):
-        msg = super().message(args)
-        if args.name:
-            msg["properties"]["name"] = args.name
-        return msg
+    optional_argument = ("name", "watcher (all if omitted)")
 
     def console(self, reply):
         if reply.get("status") == "error":

@@ -11,7 +11,6 @@ A child that writes faster than we read never monopolises the hub: after each Mi
 dry the pump lets every pending event be handled before reading on. A stream that raises is logged once per
 incident and the pump keeps reading, so the child never blocks on a pipe nobody drains.
 """
-import errno
 import fcntl
 import logging
 import os

@@ -1,6 +1,5 @@
 """gcircusd end to end: a real daemon process, driven by signals, gcircusctl and the client."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -8,14 +7,7 @@ import sys
 import psutil
 import pytest
 
-from tests.e2e.daemon_support import READY, Daemon, short_tmpdir, wait_for_file, write_config
-
-
-@pytest.fixture
-def workdir():
-    directory = short_tmpdir()
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
+from tests.e2e.daemon_support import READY, Daemon, wait_for_file, write_config
 
 
 @pytest.fixture

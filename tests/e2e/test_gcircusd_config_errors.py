@@ -5,12 +5,10 @@ starts; a broken watcher/socket/plugin section is reported and skipped while the
 rest of the configuration runs (Circus's behaviour).
 """
 import os
-import shutil
 
-import psutil
 import pytest
 
-from tests.e2e.daemon_support import READY, Daemon, short_tmpdir, write_config
+from tests.e2e.daemon_support import READY, Daemon, write_config
 
 GOOD = "[watcher:good]\ncmd = sleep 120\n"
 
@@ -43,13 +41,6 @@ SKIPPED = [
     ("missing_include", "", "matches no file"),
     ("stdin_socket", "[watcher:w]\ncmd = sleep 1\nstdin_socket = nosuch\n", "unknown socket 'nosuch'"),
 ]
-
-
-@pytest.fixture
-def workdir():
-    directory = short_tmpdir()
-    yield directory
-    shutil.rmtree(directory, ignore_errors=True)
 
 
 def test_missing_config_file(workdir):

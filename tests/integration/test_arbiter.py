@@ -1,8 +1,6 @@
 """Arbiter and get_arbiter: watcher registry, embedding in a gevent app, background mode."""
 import os
 import signal
-import socket
-import urllib.request
 
 import gevent
 import pytest

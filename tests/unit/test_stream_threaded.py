@@ -1,5 +1,4 @@
 """ThreadedStream: order of writes, a blocking stream off the hub, open/close forwarding, failures."""
-import logging
 import threading
 import time
 
