@@ -41,17 +41,12 @@ class CommandReloader(CircusPlugin):
         super().__init__(*args, **config)
         self.loop_rate = float(self.config.get("loop_rate", 1))
         self.cmd_files = {}     # watcher -> {"path": real path, "mtime": its mtime}
-        self.period = None
 
     def handle_init(self):
-        self.period = self.periodic(self.loop_rate, self.look_after)
-
-    def handle_stop(self):
-        if self.period is not None:
-            self.period.stop()
+        self.periodic(self.loop_rate, self.look_after)     # stops with the plugin
 
     def handle_recv(self, data):
-        pass
+        """Events are not needed: the binaries are checked on the timer."""
 
     def is_modified(self, watcher, mtime, path):
         known = self.cmd_files.get(watcher)

@@ -98,18 +98,12 @@ class BaseObserver(StatsdEmitter):
     def __init__(self, *args, **config):
         super().__init__(*args, **config)
         self.loop_rate = float(config.get("loop_rate", 60))
-        self.period = None
 
     def handle_init(self):
-        self.period = self.periodic(self.loop_rate, self.look_after)
-
-    def handle_stop(self):
-        if self.period is not None:
-            self.period.stop()
-        super().handle_stop()
+        self.periodic(self.loop_rate, self.look_after)     # stops with the plugin
 
     def handle_recv(self, data):
-        pass
+        """Observers report on the timer; events are not counted here."""
 
     def look_after(self):
         raise NotImplementedError()

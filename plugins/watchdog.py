@@ -46,16 +46,13 @@ class WatchDog(CircusPlugin):
             self.graceful_timeout = float(self.graceful_timeout)
         self.pid_status = {}    # pid (str) -> {"watcher": name, "last_activity": time}
         self.sock = None
-        self.period = None
 
     def handle_init(self):
         self._bind_socket()
         self._discover_monitored_pids()
-        self.period = self.periodic(self.loop_rate, self.look_after)
+        self.periodic(self.loop_rate, self.look_after)     # stops with the plugin
 
     def handle_stop(self):
-        if self.period is not None:
-            self.period.stop()
         if self.sock is not None:
             self.sock.close()
             self.sock = None
