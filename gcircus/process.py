@@ -92,6 +92,7 @@ class Process:
         self.variables = dict(variables or {})
         self.stopping = False          # set when we asked it to stop: its exit is expected
         self.started = None
+        self.ended = None          # time.time() when its exit was collected
         self.returncode = None
         self.exited = Event()
         self._popen = None
@@ -166,6 +167,7 @@ class Process:
             gevent.sleep(FALLBACK_POLL_INTERVAL)
 
     def _set_exited(self, exit_code):
+        self.ended = time.time()
         self.returncode = exit_code
         # Tell Popen its child is collected, so its own cleanup never waitpid()s a reused pid.
         self._popen.returncode = exit_code if exit_code is not None else 0
@@ -270,7 +272,10 @@ class Process:
         return self._psproc
 
     def age(self):
-        return time.time() - self.started if self.started else 0
+        """Seconds it has run (up to its exit once it has exited)."""
+        if not self.started:
+            return 0
+        return (self.ended or time.time()) - self.started
 
     def info(self):
         """Circus's info dict, or the string 'No such process (stopped?)' once it is gone."""

@@ -161,8 +161,6 @@ class Watcher:
         if process.age() < self.min_uptime:
             self._record_failure("process %s died after %.2fs (min_uptime %ss)"
                                  % (process.pid, process.age(), self.min_uptime))
-        else:
-            self._failures = 0
         self._schedule_fill()
 
     def _record_failure(self, reason):
@@ -307,6 +305,8 @@ class Watcher:
         """Forget a dead process: before_reap, `reap` event, after_reap (once per process)."""
         if self.processes.pop(process.pid, None) is None:
             return
+        if process.age() >= self.min_uptime:
+            self._failures = 0     # it ran long enough, however it ended: the failure streak is over
         timer = getattr(process, "max_age_timer", None)
         if timer is not None:
             timer.kill(block=False)

@@ -57,6 +57,26 @@ def test_crash_loop_stops_after_max_retry(run_arbiter, events, caplog):
     assert "giving up after 4 failed attempts" in caplog.text
 
 
+def test_a_process_that_lived_min_uptime_ends_the_failure_streak(run_arbiter, events, tmp_path):
+    """Even when we end it ourselves (reload): the next quick death is failure 1, not 3."""
+    flag = tmp_path / "healthy"
+    command = "sh -c 'test -e %s || exit 1; exec sleep 120'" % flag
+    watcher = Watcher("flaky", command, shell=True, max_retry=2, min_uptime=0.3, backoff_base=0.2)
+    run_arbiter([watcher])
+    events.wait_count("watcher.flaky.reap", 2)       # two quick deaths; the third try waits 0.2 s
+    flag.touch()
+    events.wait_count("watcher.flaky.spawn", 3)
+    (healthy,) = watcher.processes.values()
+    deadline = time.monotonic() + 5
+    while healthy.age() < 0.3 and time.monotonic() < deadline:   # uptime is the condition here
+        gevent.sleep(0.05)
+    flag.unlink()
+    reaps = events.count("watcher.flaky.reap")
+    watcher.reload()                                  # the new process dies at once; the old is reaped
+    events.wait_count("watcher.flaky.reap", reaps + 2)
+    assert watcher.state is WatcherState.ACTIVE, "a healthy run did not reset the failure count"
+
+
 def test_missing_binary_stops_watcher_and_arbiter_lives(run_arbiter, events, caplog):
     caplog.set_level(logging.WARNING, logger="gcircus")
     broken = Watcher("broken", "/nonexistent/bin/tool --serve", max_retry=2, backoff_base=0.01)
