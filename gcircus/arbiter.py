@@ -64,6 +64,7 @@ class Arbiter:
         self._stopping = False
         self._lock = RLock()     # guards the watcher list (add/rm), not the watchers themselves
         self._tick = None
+        self._tick_changed = Event()     # set_check_delay wakes the tick loop
         self._signal_handlers = []
         self._thread_ident = None
         self._hub = None
@@ -154,9 +155,7 @@ class Arbiter:
             self._release()
             raise
         self._install_signal_handlers()
-        if self.check_delay > 0:
-            self._tick = gevent.spawn(self._tick_loop)
-            self._tick.name = "arbiter[tick]"
+        self._start_tick()
         self.start_watchers()
         logger.info("Arbiter now waiting for commands")
         self.started.set()
@@ -184,10 +183,26 @@ class Arbiter:
         jobs = [gevent.spawn(w.stop) for w in self.iter_watchers(reverse=False)]
         gevent.joinall(jobs)
 
+    def set_check_delay(self, check_delay):
+        """Change the sweep's period now, running or not (<= 0 turns the sweep off)."""
+        self.check_delay = float(check_delay)
+        if self._tick is not None and not self._tick.dead:
+            self._tick_changed.set()
+        elif self._thread_ident is not None and not self._stopped.is_set() and not self._stopping:
+            self._start_tick()
+
+    def _start_tick(self):
+        if self.check_delay > 0 and (self._tick is None or self._tick.dead):
+            self._tick_changed.clear()
+            self._tick = gevent.spawn(self._tick_loop)
+            self._tick.name = "arbiter[tick]"
+
     def _tick_loop(self):
         """Owned by the arbiter; runs every check_delay until stop(). A safety net only."""
-        while not self._stopping:
-            gevent.sleep(self.check_delay)
+        while not self._stopping and self.check_delay > 0:
+            if self._tick_changed.wait(self.check_delay):   # a new check_delay: wait again with it
+                self._tick_changed.clear()
+                continue
             for watcher in list(self.watchers):
                 try:
                     watcher.reap_and_manage_processes()

@@ -4,9 +4,10 @@ added or removed are changes, arbiter-level settings are applied, sockets and
 plugins follow their sections.
 """
 import logging
+import os
 
 from gcircus.arbiter import Arbiter
-from gcircus.config import load_config
+from gcircus.config import ConfigError, load_config
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -16,8 +17,6 @@ _ARBITER_OPTION_KEYS = ("statsd", "statsd_close_outputs", "multicast_endpoint", 
                         "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask",
                         "endpoint_owner", "endpoint_mode", "max_message_size", "stats_interval",
                         "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs")
-# Settings a running arbiter can take on without a restart.
-_LIVE_SETTINGS = ("check_delay", "warmup_delay", "umask")
 
 
 def build_watcher(spec, backend=None):
@@ -62,8 +61,11 @@ def _sockets_from(config, errors):
     return sockets
 
 
-def arbiter_from_config(config, config_file=None, backend=None):
-    """Build (not start) the Arbiter a loaded config describes."""
+def arbiter_from_config(config, config_file=None, backend=None, command_line=None):
+    """Build (not start) the Arbiter a loaded config describes.
+
+    command_line: the [circus] keys gcircusd's options override ({key: value}); reloadconfig
+    leaves them alone."""
     circus = config["circus"]
     backend = backend or circus.get("stream_backend") or "gevent"
     errors = list(config.get("errors", []))
@@ -80,6 +82,7 @@ def arbiter_from_config(config, config_file=None, backend=None):
     arbiter.config = config
     arbiter.stream_backend = backend
     arbiter.config_errors = errors
+    arbiter.command_line = dict(command_line or {})
     return arbiter
 
 
@@ -112,9 +115,14 @@ def _only_numprocesses_differs(old, new):
 def reload_config(arbiter):
     """Apply the config file's current content to a running arbiter; returns a summary.
 
-    ConfigError (bad file) leaves everything as it was.
+    A file that cannot be read or parsed, or that has a broken section (which a fresh start
+    would skip), raises ConfigError and nothing changes: applying the rest would remove the
+    watcher whose section has a typo.
     """
     config = load_config(arbiter.config_file)
+    if config["errors"]:
+        raise ConfigError("reloadconfig refused, nothing was changed: %s has %d error(s): %s" % (
+            arbiter.config_file, len(config["errors"]), "; ".join(config["errors"])), config["errors"])
     summary = {"settings": [], "sockets": {}, "watchers": {}, "plugins": {}}
     summary["settings"] = _apply_settings(arbiter, config["circus"])
     replaced_by_socket = _reload_sockets(arbiter, config, summary)
@@ -125,19 +133,69 @@ def reload_config(arbiter):
 
 
 def _apply_settings(arbiter, new):
+    """Apply the changed [circus] settings a running arbiter can take; warn about the rest."""
     old = arbiter.config["circus"]
     changed = _changed_settings(old, new)
+    command_line = getattr(arbiter, "command_line", None) or {}
     for key in changed:
-        if key in _LIVE_SETTINGS:
-            setattr(arbiter, key, new[key])
-        elif key in ("endpoint", "pubsub_endpoint"):
-            arbiter.rebind(key, new[key])
-        elif key in _ARBITER_OPTION_KEYS:
-            arbiter.options[key] = new[key]
+        if key in command_line:
+            logger.info("reloadconfig: [circus] %s changed; the command line's value %r stays in force",
+                        key, command_line[key])
+        elif key in _LIVE_SETTINGS:
+            _LIVE_SETTINGS[key](arbiter, new[key])
+            if key in _ARBITER_OPTION_KEYS:
+                arbiter.options[key] = new[key]
+            logger.info("reloadconfig: [circus] %s is now %r", key, new[key])
         else:
             logger.warning("reloadconfig: [circus] %s changed; it takes effect at the next "
                            "restart of the daemon", key)
     return changed
+
+
+def _set_umask(arbiter, value):
+    arbiter.umask = value
+    if value is None:
+        logger.warning("reloadconfig: [circus] umask removed; the daemon keeps its current umask")
+    else:
+        os.umask(int(value))
+
+
+def _set_loglevel(arbiter, value):
+    from gcircus.logsetup import set_level
+    command_line = getattr(arbiter, "command_line", None) or {}
+    loggerconfig = command_line.get("loggerconfig") or arbiter.config["circus"].get("loggerconfig")
+    if loggerconfig not in (None, "default"):
+        logger.warning("reloadconfig: [circus] loglevel is not used: the logger config %s sets the "
+                       "levels", loggerconfig)
+    else:
+        set_level(value or "info")
+
+
+def _set_max_message_size(arbiter, value):
+    from gcircus import controller as control
+    target = arbiter.controller
+    if target is not None:
+        target.max_message_size = int(value or control.DEFAULT_MAX_MESSAGE_SIZE)
+
+
+def _set_stats_interval(arbiter, value):
+    from gcircus.stats.publisher import DEFAULT_INTERVAL
+    streamer = getattr(arbiter, "stats_streamer", None)
+    if streamer is not None:    # read at its next round
+        streamer.interval = float(value or DEFAULT_INTERVAL)
+
+
+# [circus] settings a running arbiter takes on without a restart, and how.
+_LIVE_SETTINGS = {
+    "check_delay": lambda arbiter, value: arbiter.set_check_delay(value),
+    "warmup_delay": lambda arbiter, value: setattr(arbiter, "warmup_delay", float(value)),
+    "umask": _set_umask,
+    "loglevel": _set_loglevel,
+    "max_message_size": _set_max_message_size,
+    "stats_interval": _set_stats_interval,
+    "endpoint": lambda arbiter, value: arbiter.rebind("endpoint", value),
+    "pubsub_endpoint": lambda arbiter, value: arbiter.rebind("pubsub_endpoint", value),
+}
 
 
 def _reload_sockets(arbiter, config, summary):

@@ -12,7 +12,9 @@ changed: watchers, sockets and plugins added, removed or changed.
 
 Message: {"command": "reloadconfig", "properties": {"waiting": false}}
 Reply: ok (with waiting, once applied); an error when the arbiter was not
-started from a configuration file.
+started from a configuration file, or when the file cannot be read or has a
+broken section: then nothing is changed (without waiting the client already
+has its ok, and the refusal is in the daemon's log).
 
     gcircusctl reloadconfig [--waiting]
 """

@@ -1,11 +1,18 @@
 """reload_config on a running arbiter built from an INI file: sockets and watchers
-follow the edited file, and a socket that cannot bind does not stop the rest."""
+follow the edited file, a socket that cannot bind does not stop the rest, [circus]
+settings are applied live or reported, and a file with a broken section changes nothing."""
+import json
+import logging
+import os
 import socket
 
 import gevent
 import pytest
+import zmq.green as zmq
+from gevent.event import Event
 
-from gcircus.config import load_config
+from gcircus.client import CircusClient
+from gcircus.config import ConfigError, load_config
 from gcircus.configured import arbiter_from_config, reload_config
 
 
@@ -16,7 +23,7 @@ def free_port():
 
 
 @pytest.fixture
-def from_file(tmp_path):
+def from_file(tmp_path, events):
     started = []
 
     def start(text):
@@ -24,6 +31,7 @@ def from_file(tmp_path):
         path.write_text(text)
         arbiter = arbiter_from_config(load_config(str(path)), config_file=str(path))
         arbiter.handle_signals = False
+        arbiter.publisher.add_listener(events)
         greenlet = gevent.spawn(arbiter.start)
         started.append((arbiter, greenlet))
         assert arbiter.wait_started(15)
@@ -70,3 +78,184 @@ def test_sockets_follow_the_file_and_a_bind_failure_is_reported(from_file):
         assert len(arbiter.get_watcher("other").processes) == 2
     finally:
         taken.close()
+
+
+# -- [circus] settings -------------------------------------------------------------------
+
+
+def circus_section(**settings):
+    """CIRCUS with some keys replaced or added."""
+    lines = dict(line.split(" = ", 1) for line in CIRCUS.splitlines()[1:])
+    lines.update({key: str(value) for key, value in settings.items()})
+    return "[circus]\n" + "".join("%s = %s\n" % item for item in lines.items())
+
+
+class LogLines(logging.Handler):
+    """The gcircus log records' messages, with a wait for one containing some text."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages = []
+        self._changed = Event()
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+        self._changed.set()
+
+    def wait_for(self, text, timeout=10):
+        with gevent.Timeout(timeout, AssertionError("no log line with %r; got %s" % (text, self.messages))):
+            while not any(text in message for message in self.messages):
+                self._changed.clear()
+                self._changed.wait()
+
+
+@pytest.fixture
+def log_lines():
+    handler = LogLines()
+    gcircus_logger = logging.getLogger("gcircus")
+    old_level = gcircus_logger.level
+    gcircus_logger.addHandler(handler)
+    gcircus_logger.setLevel(logging.DEBUG)
+    yield handler
+    gcircus_logger.removeHandler(handler)
+    gcircus_logger.setLevel(old_level)
+
+
+@pytest.fixture
+def process_settings():
+    """Whatever a reload does to this (test) process's umask and root log level is undone."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    level = logging.getLogger().level
+    yield
+    os.umask(umask)
+    logging.getLogger().setLevel(level)
+
+
+def exchange(endpoint, message):
+    """One request on a bare DEALER socket (the refusal of an oversized body carries no id,
+    so CircusClient, which matches replies by id, would never see it)."""
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.linger = 0
+    sock.connect(endpoint)
+    try:
+        sock.send(json.dumps(dict(message, id="reload-test")).encode())
+        with gevent.Timeout(10, AssertionError("no reply from %s to %r" % (endpoint, message))):
+            return json.loads(sock.recv())
+    finally:
+        sock.close()
+
+
+def current_umask():
+    value = os.umask(0)
+    os.umask(value)
+    return value
+
+
+def test_live_circus_settings_are_applied(from_file, events, log_lines, process_settings):
+    watcher = "[watcher:w]\ncmd = sleep 120\n"
+    arbiter, path = from_file(circus_section(umask="002") + watcher)
+    assert current_umask() == 0o002
+    path.write_text(circus_section(check_delay=0.1, umask="027", loglevel="debug", max_message_size=2048,
+                                   warmup_delay=0.5) + watcher)
+    summary = reload_config(arbiter)
+    assert summary["settings"] == ["check_delay", "loglevel", "max_message_size", "umask", "warmup_delay"]
+    assert current_umask() == 0o027
+    assert logging.getLogger().level == logging.DEBUG
+    assert arbiter.warmup_delay == 0.5
+    big = exchange(arbiter.endpoint, {"command": "list", "properties": {"pad": "x" * 4096}})
+    assert big["status"] == "error" and "message too large" in big["reason"] and "2048" in big["reason"]
+    options = exchange(arbiter.endpoint, {"command": "globaloptions", "properties": {"option": "check_delay"}})
+    assert options["options"] == {"check_delay": 0.1}
+    # The sweep now runs every 0.1 s, not after the 60 s sleep it was in: it notices the count
+    # no command enforced and spawns the missing process.
+    arbiter.get_watcher("w").numprocesses = 2
+    events.wait_count("watcher.w.spawn", 2, timeout=5)
+    log_lines.wait_for("[circus] check_delay is now 0.1")
+
+
+def test_check_delay_from_zero_starts_the_sweep(from_file, events):
+    watcher = "[watcher:w]\ncmd = sleep 120\n"
+    arbiter, path = from_file(circus_section(check_delay=0) + watcher)
+    path.write_text(circus_section(check_delay=0.1) + watcher)
+    reload_config(arbiter)
+    arbiter.get_watcher("w").numprocesses = 2
+    events.wait_count("watcher.w.spawn", 2, timeout=5)
+
+
+def test_settings_needing_a_restart_are_reported_and_not_pretended(from_file, log_lines):
+    arbiter, path = from_file(CIRCUS + "[watcher:w]\ncmd = sleep 120\n")
+    path.write_text(circus_section(debug="true", fqdn_prefix="web1", statsd="true")
+                    + "[watcher:w]\ncmd = sleep 120\n")
+    assert reload_config(arbiter)["settings"] == ["debug", "fqdn_prefix", "statsd"]
+    for key in ("debug", "fqdn_prefix", "statsd"):
+        log_lines.wait_for("reloadconfig: [circus] %s changed; it takes effect at the next restart "
+                           "of the daemon" % key)
+        assert key not in arbiter.options or not arbiter.options[key]   # what runs is still the old value
+
+
+def test_command_line_settings_win_over_the_edited_file(tmp_path, from_file, log_lines, process_settings):
+    arbiter, path = from_file(CIRCUS + "[watcher:w]\ncmd = sleep 120\n")
+    arbiter.command_line = {"loglevel": "warning"}
+    logging.getLogger().setLevel(logging.WARNING)
+    path.write_text(circus_section(loglevel="debug") + "[watcher:w]\ncmd = sleep 120\n")
+    reload_config(arbiter)
+    assert logging.getLogger().level == logging.WARNING
+    log_lines.wait_for("[circus] loglevel changed; the command line's value 'warning' stays in force")
+
+
+# -- watcher sections: added / removed keys (DESIGN §8: Circus misses them) ----------------
+
+
+def test_a_key_added_or_removed_in_a_watcher_section_replaces_it(from_file):
+    plain = "[watcher:w]\ncmd = sleep 120\n"
+    arbiter, path = from_file(CIRCUS + plain)
+    for text in (plain + "max_age = 100\n", plain, plain + "custom_key = 1\n", plain):
+        before = {p.pid for p in arbiter.get_watcher("w").processes.values()}
+        path.write_text(CIRCUS + text)
+        assert reload_config(arbiter)["watchers"]["replaced"] == ["w"], text
+        assert not before & {p.pid for p in arbiter.get_watcher("w").processes.values()}
+    assert reload_config(arbiter)["watchers"]["replaced"] == []   # unchanged file: nothing to do
+
+
+# -- a file with errors changes nothing --------------------------------------------------
+
+RUNNING = "[watcher:a]\ncmd = sleep 120\n[watcher:b]\ncmd = sleep 121\n"
+# b's section has a typo, a changed and c is new: none of it may be applied
+BROKEN = "[watcher:a]\ncmd = sleep 130\n[watcher:b]\ncmd = sleep 121\nnumprocesses = tow\n" \
+         "[watcher:c]\ncmd = sleep 122\n"
+
+
+def pids(arbiter):
+    return {w.name: sorted(p.pid for p in w.processes.values()) for w in arbiter.watchers}
+
+
+def test_a_broken_section_refuses_the_whole_reload(from_file):
+    arbiter, path = from_file(CIRCUS + RUNNING)
+    before = pids(arbiter)
+    path.write_text(CIRCUS + BROKEN)
+    with pytest.raises(ConfigError) as raised:
+        reload_config(arbiter)
+    assert "reloadconfig refused, nothing was changed" in str(raised.value)
+    assert "[watcher:b] numprocesses: invalid integer 'tow'" in str(raised.value)
+    assert pids(arbiter) == before
+    path.write_text(CIRCUS + BROKEN.replace("numprocesses = tow\n", ""))
+    summary = reload_config(arbiter)    # fixed: the whole edit applies against the running state
+    assert summary["watchers"]["replaced"] == ["a"] and summary["watchers"]["added"] == ["c"]
+
+
+def test_reloadconfig_command_reports_the_errors(from_file, log_lines):
+    arbiter, path = from_file(CIRCUS + RUNNING)
+    before = pids(arbiter)
+    path.write_text(CIRCUS + BROKEN)
+    client = CircusClient(endpoint=arbiter.endpoint, timeout=10)
+    try:
+        reply = client.call({"command": "reloadconfig", "properties": {"waiting": True}})
+        assert reply["status"] == "error" and reply["errno"] == 3, reply
+        assert "numprocesses: invalid integer 'tow'" in reply["reason"]
+        # without waiting the client has its ok already: the refusal goes to the log
+        assert client.call({"command": "reloadconfig", "properties": {}})["status"] == "ok"
+    finally:
+        client.stop()
+    log_lines.wait_for("failed after its reply: reloadconfig refused, nothing was changed")
+    assert pids(arbiter) == before
