@@ -21,6 +21,7 @@ from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands p
 from gcircus.exc import SpawnError
 from gcircus.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
+from gcircus.pidfds import ProcessHandles
 from gcircus.process import UNEXISTING, Process, describe_exit
 from gcircus.sockets import ProcessSockets
 from gcircus.states import WatcherState, check_transition
@@ -348,14 +349,23 @@ class Watcher:
         timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
         if process.exited.is_set():
             return
-        children = process.children() if self.stop_children else []
+        # taken before the signal: once the process exits, its children are re-parented
+        children = ProcessHandles(process.children()) if self.stop_children else None
+        started = time.monotonic()
         self._event("kill", process_pid=process.pid)
         self._signal(process, sig)
-        for child_pid in children:
-            self._event("kill", process_pid=child_pid)
-            process.send_signal_children(sig)
-        if process.exited.wait(timeout):
-            return
+        if children is not None:
+            for child_pid in children.handles:
+                self._event("kill", process_pid=child_pid)
+            children.signal(sig)
+        try:
+            if process.exited.wait(timeout):
+                if children is not None:
+                    self._kill_stubborn_children(process, children, timeout - (time.monotonic() - started))
+                return
+        finally:
+            if children is not None:
+                children.close()
         logger.warning("%s: process %s did not stop within %ss, sending SIGKILL to its tree",
                        self.name, process.pid, timeout)
         self._event("kill", process_pid=process.pid)
@@ -364,6 +374,14 @@ class Watcher:
         if not process.exited.wait(SIGKILL_TIMEOUT):
             logger.error("%s: process %s survived SIGKILL for %ss (uninterruptible sleep?); "
                          "no longer waiting for it", self.name, process.pid, SIGKILL_TIMEOUT)
+
+    def _kill_stubborn_children(self, process, children, remaining):
+        """The process stopped in time; its children get what is left of graceful_timeout."""
+        survivors = children.wait(remaining)
+        if survivors:
+            logger.warning("%s: children %s of process %s did not stop within graceful_timeout, "
+                           "sending SIGKILL", self.name, survivors, process.pid)
+            children.signal(signal.SIGKILL)
 
     def kill_process(self, process, sig=None, graceful_timeout=None):
         """Stop one process (stop signal, then SIGKILL of its tree after graceful_timeout)."""

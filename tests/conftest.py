@@ -130,6 +130,19 @@ def run_arbiter(events):
         greenlet.join(10)
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def pytest_configure(config):
+    """Make the test process a child subreaper: a grandchild orphaned by a test (its parent died
+    first) is re-parented to us instead of pid 1, so no_child_left_behind still sees it."""
+    import ctypes
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass    # not Linux: the guard only sees processes that keep their parent
+
+
 def _descendants():
     try:
         return {p.pid: p for p in psutil.Process().children(recursive=True)}

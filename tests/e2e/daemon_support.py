@@ -92,10 +92,14 @@ class Daemon:
 
     def kill(self):
         if self.proc.poll() is None:
-            for child in self.children():
-                child.kill()
-            self.proc.kill()
+            children = self.children()
+            self.proc.kill()          # first, or it would replace the children killed below
             self.proc.wait(10)
+            for child in children:
+                try:
+                    child.kill()
+                except psutil.NoSuchProcess:
+                    pass
         self._selector.close()
         self.proc.stdout.close()
 

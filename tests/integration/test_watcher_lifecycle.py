@@ -61,7 +61,7 @@ def test_a_process_that_lived_min_uptime_ends_the_failure_streak(run_arbiter, ev
     """Even when we end it ourselves (reload): the next quick death is failure 1, not 3."""
     flag = tmp_path / "healthy"
     command = "sh -c 'test -e %s || exit 1; exec sleep 120'" % flag
-    watcher = Watcher("flaky", command, shell=True, max_retry=2, min_uptime=0.3, backoff_base=0.2)
+    watcher = Watcher("flaky", command, max_retry=2, min_uptime=0.3, backoff_base=0.2)
     run_arbiter([watcher])
     events.wait_count("watcher.flaky.reap", 2)       # two quick deaths; the third try waits 0.2 s
     flag.touch()
@@ -117,6 +117,24 @@ def test_stop_children_reaches_grandchildren(run_arbiter, events, lines):
     assert sorted(lines.pids("TERM")) == sorted(pids)  # both got the stop signal
     gone, alive = psutil.wait_procs([psutil.Process(p) for p in pids if psutil.pid_exists(p)], 5)
     assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_stop_children_kills_children_that_outlive_their_parent(run_arbiter, events, lines):
+    """The parent obeys SIGTERM at once; its two children ignore it: each gets the stop signal once,
+    then SIGKILL when graceful_timeout runs out, though their parent is long gone."""
+    cmd = child_cmd("ready_then_sleep", "--grandchild", "--grandchild", "--grandchild-ignores-term")
+    watcher = Watcher("family", cmd, graceful_timeout=0.5, stop_children=True,
+                      stdout_stream={"stream": lines})
+    run_arbiter([watcher])
+    lines.wait_for("ready", 3)
+    (parent,) = watcher.processes
+    children = [psutil.Process(pid) for pid in lines.pids("ready") if pid != parent]
+    started = time.monotonic()
+    watcher.stop()
+    gone, alive = psutil.wait_procs(children, 5)
+    assert not [p for p in alive if p.status() != psutil.STATUS_ZOMBIE]
+    assert time.monotonic() - started >= 0.4                     # they had their graceful_timeout
+    assert sorted(lines.pids("TERM")) == sorted([parent] + [c.pid for c in children])   # once each
 
 
 def test_spawn_kill_cycles_leak_no_fds(run_arbiter, events):
