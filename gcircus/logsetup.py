@@ -60,7 +60,7 @@ def _load_logger_config(path):
             logging.config.fileConfig(path, disable_existing_loggers=False)
         elif lower.endswith(".json"):
             with open(path) as handle:
-                logging.config.dictConfig(json.load(handle))
+                _dict_config(json.load(handle))
         elif lower.endswith((".yaml", ".yml")):
             try:
                 import yaml
@@ -68,7 +68,7 @@ def _load_logger_config(path):
                 raise LoggingSetupError("logger config %r is YAML, but PyYAML is not installed "
                                         "(pip install pyyaml)" % path) from None
             with open(path) as handle:
-                logging.config.dictConfig(yaml.safe_load(handle))
+                _dict_config(yaml.safe_load(handle))
         else:
             raise LoggingSetupError("logger config %r: use a .ini, .json or .yaml file" % path)
     except LoggingSetupError:
@@ -78,11 +78,44 @@ def _load_logger_config(path):
     return True
 
 
-def configure_logging(level="info", output="-", logger_config=None):
-    """Apply the daemon's logging options; raises LoggingSetupError naming the bad option."""
+def _dict_config(config):
+    """dictConfig, keeping gcircus's loggers (already created) enabled unless the file says
+    otherwise: dictConfig's own default would silence every one of them."""
+    if isinstance(config, dict):
+        config = dict(config)
+        config.setdefault("disable_existing_loggers", False)
+    logging.config.dictConfig(config)
+
+
+def _level_number(level):
     level = (level or "info").lower()
     if level not in LEVELS:
         raise LoggingSetupError("log level %r: use one of %s" % (level, ", ".join(LEVELS)))
+    return getattr(logging, level.upper())
+
+
+def set_level(level):
+    """Change the level configure_logging applied (reloadconfig); LoggingSetupError for a bad name."""
+    logging.getLogger().setLevel(_level_number(level))
+
+
+def release_handlers():
+    """Flush, close and detach every handler (before daemonising closes all file descriptors)."""
+    loggers = [logging.getLogger()] + [entry for entry in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(entry, logging.Logger)]
+    for each in loggers:
+        for handler in list(each.handlers):
+            each.removeHandler(handler)
+            try:
+                handler.flush()
+                handler.close()
+            except (OSError, ValueError):
+                pass
+
+
+def configure_logging(level="info", output="-", logger_config=None):
+    """Apply the daemon's logging options; raises LoggingSetupError naming the bad option."""
+    number = _level_number(level)
     if logger_config and _load_logger_config(logger_config):
         return
     handler, date_format = _handler_for(output or "-")
@@ -91,4 +124,4 @@ def configure_logging(level="info", output="-", logger_config=None):
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
-    root.setLevel(getattr(logging, level.upper()))
+    root.setLevel(number)

@@ -1,9 +1,11 @@
 """gcircusd: run an arbiter from a Circus INI file (argument parsing and process
 plumbing only; the work is in gcircus.configured and gcircus.arbiter)."""
 import argparse
+import contextlib
 import errno
 import logging
 import os
+import resource
 import sys
 
 from gcircus import __version__
@@ -29,18 +31,26 @@ def parse_args(argv):
 
 
 def daemonize():
-    """Double fork and setsid before any gevent hub exists (Circus refused once gevent was
-    imported: closing fds broke the hub; we have no hub yet, so nothing of ours is closed)."""
+    """Double fork and setsid, close every inherited fd, 0/1/2 on /dev/null (spec §12.1).
+
+    Runs before any gevent hub or zmq context exists and after the logging handlers were
+    released, so no file object of ours loses its fd underneath it."""
     if os.fork():
         os._exit(0)
     os.setsid()
     if os.fork():
         os._exit(0)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    os.closerange(3, 1024 if hard == resource.RLIM_INFINITY else hard)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     if devnull > 2:
         os.close(devnull)
+
+
+class PidFileError(Exception):
+    """The pid file cannot be used; the message names the file and the reason."""
 
 
 class PidFile:
@@ -49,15 +59,24 @@ class PidFile:
     def __init__(self, path):
         self.path = os.path.abspath(path)
 
-    def create(self):
+    def check(self):
+        """Raise PidFileError unless create() can succeed (run before daemonising, too)."""
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
-            raise SystemExit("gcircusd: pidfile directory %s does not exist" % directory)
+            raise PidFileError("pidfile %s: directory %s does not exist" % (self.path, directory))
+        if not os.access(directory, os.W_OK | os.X_OK):
+            raise PidFileError("pidfile %s: directory %s is not writable" % (self.path, directory))
         other = self._read()
         if other and other != os.getpid() and _pid_alive(other):
-            raise SystemExit("gcircusd: pid file '%s' names a running process (pid %d); "
-                             "is another gcircusd running?" % (self.path, other))
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            raise PidFileError("pid file '%s' names a running process (pid %d); "
+                               "is another gcircusd running?" % (self.path, other))
+
+    def create(self):
+        self.check()
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as error:
+            raise PidFileError("pidfile %s: %s" % (self.path, error.strerror or error)) from error
         with os.fdopen(fd, "w") as handle:
             handle.write("%d\n" % os.getpid())
 
@@ -86,6 +105,46 @@ def _fail(message):
     return 1
 
 
+@contextlib.contextmanager
+def _loader_muted():
+    """The loader logs its findings on `gcircus.config`; _report_config logs them once logging
+    is set up (unconfigured, Python's last-resort handler would print them raw first)."""
+    loader_log = logging.getLogger("gcircus.config")
+    loader_log.disabled = True
+    try:
+        yield
+    finally:
+        loader_log.disabled = False
+
+
+def _load(path):
+    from gcircus.config import load_config
+    with _loader_muted():
+        return load_config(path)
+
+
+def _report_config(config):
+    loader_log = logging.getLogger("gcircus.config")
+    for message in config["warnings"]:
+        loader_log.warning("%s", message)
+    for message in config["errors"]:
+        loader_log.error("%s (section skipped)", message)
+
+
+def _logging_options(args, circus):
+    """(level, output, logger config): the command line wins over [circus] (spec §12.1)."""
+    return (args.loglevel or circus.get("loglevel") or "info",
+            args.logoutput or circus.get("logoutput") or "-",
+            args.loggerconfig or circus.get("loggerconfig"))
+
+
+def command_line_settings(args):
+    """The [circus] keys the command line overrides, with their values (reloadconfig keeps them)."""
+    given = {"loglevel": args.loglevel, "logoutput": args.logoutput,
+             "loggerconfig": args.loggerconfig, "pidfile": args.pidfile, "stream_backend": args.backend}
+    return {key: value for key, value in given.items() if value is not None}
+
+
 def main(argv=None):
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.config:
@@ -93,30 +152,31 @@ def main(argv=None):
         return 0
     if not os.path.exists(args.config):
         return _fail("config file %s does not exist" % args.config)
-    if args.daemon:
-        daemonize()
-    from gcircus.config import ConfigError, load_config
-    from gcircus.logsetup import LoggingSetupError, configure_logging
-    loader_log = logging.getLogger("gcircus.config")
-    loader_log.propagate = False  # its findings are logged below, once logging is set up
+    from gcircus.config import ConfigError
+    from gcircus.logsetup import LoggingSetupError, configure_logging, release_handlers
+    # Everything that can be refused is checked here, before --daemon detaches from the terminal.
     try:
-        config = load_config(args.config)
+        config = _load(args.config)
         circus = config["circus"]
-        configure_logging(args.loglevel or circus.get("loglevel") or "info",
-                          args.logoutput or circus.get("logoutput") or "-",
-                          args.loggerconfig or circus.get("loggerconfig"))
-    except (ConfigError, LoggingSetupError) as error:
+        logging_options = _logging_options(args, circus)
+        pidfile_path = args.pidfile or circus.get("pidfile")
+        pidfile = PidFile(pidfile_path) if pidfile_path else None
+        if pidfile is not None:
+            pidfile.check()
+        configure_logging(*logging_options)
+        if args.daemon:
+            release_handlers()
+            daemonize()
+            configure_logging(*logging_options)
+    except (ConfigError, LoggingSetupError, PidFileError) as error:
         return _fail(str(error))
-    finally:
-        loader_log.propagate = True
-    for message in config["warnings"]:
-        logger.warning("config: %s", message)
-    for message in config["errors"]:
-        logger.error("config: %s (section skipped)", message)
-    pidfile_path = args.pidfile or circus.get("pidfile")
-    pidfile = PidFile(pidfile_path) if pidfile_path else None
+    _report_config(config)
     if pidfile is not None:
-        pidfile.create()
+        try:
+            pidfile.create()
+        except PidFileError as error:   # checked above; something changed since
+            logger.error("%s", error)
+            return 1
     try:
         return _serve(args, config)
     finally:
@@ -126,10 +186,11 @@ def main(argv=None):
 
 def _serve(args, config):
     """Run arbiters until one stops without asking for a restart."""
-    from gcircus.config import ConfigError, load_config
+    from gcircus.config import ConfigError
     from gcircus.configured import arbiter_from_config
     while True:
-        arbiter = arbiter_from_config(config, args.config, args.backend)
+        arbiter = arbiter_from_config(config, args.config, args.backend,
+                                      command_line=command_line_settings(args))
         try:
             arbiter.start()
         except (OSError, ImportError) as error:   # ImportError: a [plugin:NAME] class (PluginLoadError)
@@ -139,9 +200,11 @@ def _serve(args, config):
             return 0
         logger.info("restarting from %s", args.config)
         try:
-            config = load_config(args.config)
+            config = _load(args.config)
         except ConfigError as error:
             logger.error("restart: %s; keeping the previous configuration", error)
+        else:
+            _report_config(config)
 
 
 if __name__ == "__main__":

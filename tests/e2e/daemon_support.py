@@ -58,13 +58,14 @@ class Daemon:
         self.output.extend(line.decode("utf-8", "replace") for line in lines)
         return True
 
-    def wait_for(self, text, timeout=20):
-        """Wait for an output line containing text; AssertionError with the output on failure."""
+    def wait_for(self, text, timeout=20, count=1):
+        """Wait for `count` output lines containing text; AssertionError with the output on failure."""
         deadline = time.monotonic() + timeout
-        while not any(text in line for line in self.output):
+        while sum(text in line for line in self.output) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._read_some(remaining) is None:
-                raise AssertionError("gcircusd never printed %r; output:\n%s" % (text, self.text()))
+                raise AssertionError("gcircusd never printed %r (%d times); output:\n%s"
+                                     % (text, count, self.text()))
         return True
 
     def drain(self, timeout=10):
@@ -113,3 +114,36 @@ def write_config(directory, body, name="gcircus.ini"):
     with open(path, "w") as handle:
         handle.write(header + body)
     return path, endpoint
+
+
+def call(endpoint, command, timeout=10, **properties):
+    """One command through the client; a request sent before the daemon binds waits for it."""
+    from gcircus.client import CircusClient
+    client = CircusClient(endpoint=endpoint, timeout=timeout)
+    try:
+        return client.call({"command": command, "properties": properties})
+    finally:
+        client.stop()
+
+
+def wait_answering(endpoint, log=None, timeout=20):
+    """Wait until a daemon (maybe detached, no output to read) answers on endpoint; the
+    reply is the readiness signal. AssertionError with the daemon's log file otherwise."""
+    try:
+        return call(endpoint, "numwatchers", timeout=timeout)
+    except Exception as error:
+        text = ""
+        if log is not None and os.path.exists(log):
+            with open(log) as handle:
+                text = handle.read()
+        raise AssertionError("daemon on %s never answered (%s); log: %s" % (endpoint, error, text)) from error
+
+
+def end_process(pid, timeout=30):
+    """SIGTERM a daemon we do not hold a Popen for (it detached) and wait for it to go."""
+    try:
+        process = psutil.Process(pid)
+        process.terminate()
+        process.wait(timeout)
+    except psutil.NoSuchProcess:
+        pass

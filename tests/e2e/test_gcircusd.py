@@ -126,48 +126,6 @@ def test_reloadconfig_applies_the_edited_file(workdir, daemons):
     assert "sleep 122" not in cmdlines and "sleep 131" in cmdlines and "sleep 124" in cmdlines
 
 
-def test_daemon_mode_with_pidfile(workdir):
-    path, endpoint = write_config(workdir, "[watcher:w]\ncmd = sleep 120\n")
-    pidfile = os.path.join(workdir, "gcircusd.pid")
-    log = os.path.join(workdir, "gcircusd.log")
-    launcher = subprocess.run([sys.executable, "-m", "gcircus.cli.gcircusd", path, "--daemon",
-                               "--pidfile", pidfile, "--log-output", log], timeout=30)
-    assert launcher.returncode == 0
-    pid = _wait_for_pidfile(pidfile, log)
-    try:
-        assert _endpoint_of(pidfile) == endpoint
-        assert call(endpoint, "numwatchers")["numwatchers"] == 1
-        process = psutil.Process(pid)
-        assert process.ppid() == 1 or process.ppid() != os.getpid()  # detached from us
-        children = process.children(recursive=True)
-        assert ctl(endpoint, "quit").returncode == 0
-        process.wait(30)
-        assert not psutil.wait_procs(children, timeout=5)[1]
-        assert not os.path.exists(pidfile)
-    finally:
-        if psutil.pid_exists(pid):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _wait_for_pidfile(pidfile, log, timeout=20):
-    """A zmq request made before the daemon binds waits for it: the reply is the readiness signal."""
-    from gcircus.client import CircusClient
-    try:
-        client = CircusClient(endpoint=_endpoint_of(pidfile), timeout=timeout)
-        try:
-            client.call({"command": "numwatchers", "properties": {}})
-        finally:
-            client.stop()
-    except Exception as error:
-        log_text = open(log).read() if os.path.exists(log) else ""
-        raise AssertionError("daemon never answered (%s); log: %s" % (error, log_text)) from error
-    return int(open(pidfile).read())
-
-
-def _endpoint_of(pidfile):
-    return "ipc://%s/ctl.sock" % os.path.dirname(pidfile)
-
-
 def test_pidfile_of_a_live_daemon_is_refused(workdir, daemons):
     path, _ = write_config(workdir, "[watcher:w]\ncmd = sleep 120\n")
     pidfile = os.path.join(workdir, "d.pid")

@@ -1,0 +1,188 @@
+"""gcircusd's logging (spec §12.1): --log-level, the line format, --log-output to a file
+(reopened after rotation), --logger-config files in each format, and the config loader's
+findings printed exactly once."""
+import json
+import os
+import re
+import signal
+
+import pytest
+
+from tests.e2e.daemon_support import (
+    READY,
+    Daemon,
+    call,
+    wait_answering,
+    wait_for_file,
+    write_config,
+)
+
+WATCHER = "[watcher:w]\ncmd = sleep 120\n"
+
+try:
+    import yaml
+except ImportError:
+    yaml = None
+
+
+@pytest.fixture
+def daemons():
+    started = []
+
+    def start(path, *args):
+        daemon = Daemon(path, *args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+def test_log_line_format(workdir, daemons):
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path)
+    daemon.wait_for(READY)
+    line = next(line for line in daemon.output if READY in line)
+    pattern = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d gcircus\[%d\] \[INFO\] %s" % (daemon.proc.pid, READY)
+    assert re.fullmatch(pattern, line), line
+
+
+def test_log_level_debug_shows_debug_lines(workdir, daemons):
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path, "--log-level", "DEBUG")     # any case
+    daemon.wait_for(READY)
+    assert any(" [DEBUG] " in line for line in daemon.output), daemon.text()
+
+
+def test_log_level_warning_hides_info_and_wins_over_the_file(workdir, daemons):
+    # [circus] asks for debug, the command line for warning: the command line wins
+    path, endpoint = write_config(workdir, "loglevel = debug\n[watcher:empty]\n" + WATCHER)
+    daemon = daemons(path, "--log-level", "warning")
+    wait_answering(endpoint)
+    assert call(endpoint, "status", name="w")["status"] == "active"
+    assert daemon.stop() == 0
+    output = daemon.text()
+    assert "[WARNING]" in output and "[watcher:empty]: empty section ignored" in output
+    assert "[INFO]" not in output and "[DEBUG]" not in output, output
+
+
+def test_config_findings_are_printed_once(workdir, daemons):
+    path, _ = write_config(workdir, "[watcher:bad]\ncmd = sleep 1\nnumprocesses = abc\n[watcher:empty]\n"
+                                    + WATCHER)
+    daemon = daemons(path)
+    daemon.wait_for(READY)
+    error = [line for line in daemon.output if "numprocesses: invalid integer 'abc'" in line]
+    warning = [line for line in daemon.output if "[watcher:empty]: empty section ignored" in line]
+    assert len(error) == 1 and len(warning) == 1, daemon.text()
+    assert " gcircus.config[" in error[0] and "[ERROR]" in error[0] and error[0].endswith("(section skipped)")
+    assert "[WARNING]" in warning[0]
+
+
+def test_log_output_file_is_reopened_after_rotation(workdir, daemons):
+    log = os.path.join(workdir, "gcircusd.log")
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path, "--log-output", log)
+    wait_for_file(log, lambda text: READY in text)
+    os.rename(log, log + ".1")                        # what logrotate does
+    os.kill(daemon.proc.pid, signal.SIGHUP)
+    text = wait_for_file(log, lambda text: "all watchers reloaded" in text)
+    assert "got signal SIGHUP: reload" in text and READY not in text
+    with open(log + ".1") as rotated:
+        assert "SIGHUP" not in rotated.read()
+    assert daemon.stop() == 0
+    assert daemon.text() == ""                        # nothing went to stdout/stderr
+
+
+def test_log_output_from_the_circus_section(workdir, daemons):
+    log = os.path.join(workdir, "from-ini.log")
+    path, _ = write_config(workdir, "logoutput = %s\n" % log + WATCHER)
+    daemons(path)
+    wait_for_file(log, lambda text: READY in text)
+
+
+INI_LOGGER_CONFIG = """\
+[loggers]
+keys = root
+
+[handlers]
+keys = file
+
+[formatters]
+keys = plain
+
+[logger_root]
+level = INFO
+handlers = file
+
+[handler_file]
+class = FileHandler
+args = (%r, "a")
+formatter = plain
+
+[formatter_plain]
+format = FROM-INI %%(name)s %%(levelname)s %%(message)s
+"""
+
+
+def dict_logger_config(log, tag):
+    return {"version": 1,
+            "formatters": {"plain": {"format": tag + " %(name)s %(levelname)s %(message)s"}},
+            "handlers": {"file": {"class": "logging.FileHandler", "filename": log, "formatter": "plain"}},
+            "root": {"level": "INFO", "handlers": ["file"]}}
+
+
+def test_logger_config_ini_named_in_the_circus_section(workdir, daemons):
+    log, config = os.path.join(workdir, "ini.log"), os.path.join(workdir, "logging.ini")
+    with open(config, "w") as handle:
+        handle.write(INI_LOGGER_CONFIG % log)
+    path, _ = write_config(workdir, "loggerconfig = %s\n[watcher:empty]\n" % config + WATCHER)
+    daemons(path)
+    text = wait_for_file(log, lambda text: READY in text)
+    assert "FROM-INI gcircus INFO %s" % READY in text
+    assert "FROM-INI gcircus.config WARNING" in text   # the loader's findings go there too
+
+
+def test_logger_config_json_keeps_gcircus_loggers(workdir, daemons):
+    """dictConfig disables existing loggers by default; gcircus's own lines must still appear."""
+    log, config = os.path.join(workdir, "json.log"), os.path.join(workdir, "logging.json")
+    with open(config, "w") as handle:
+        json.dump(dict_logger_config(log, "FROM-JSON"), handle)
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path, "--logger-config", config)
+    text = wait_for_file(log, lambda text: READY in text)
+    assert "FROM-JSON gcircus INFO %s" % READY in text
+    assert daemon.text() == ""
+
+
+@pytest.mark.skipif(yaml is None, reason="PyYAML is not installed")
+def test_logger_config_yaml(workdir, daemons):
+    log, config = os.path.join(workdir, "yaml.log"), os.path.join(workdir, "logging.yaml")
+    with open(config, "w") as handle:
+        yaml.safe_dump(dict_logger_config(log, "FROM-YAML"), handle)
+    path, _ = write_config(workdir, WATCHER)
+    daemons(path, "--logger-config", config)
+    assert "FROM-YAML gcircus INFO %s" % READY in wait_for_file(log, lambda text: READY in text)
+
+
+@pytest.mark.skipif(yaml is not None, reason="PyYAML is installed")
+def test_logger_config_yaml_without_pyyaml_is_a_clear_error(workdir, daemons):
+    config = os.path.join(workdir, "logging.yaml")
+    with open(config, "w") as handle:
+        handle.write("version: 1\n")
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path, "--logger-config", config)
+    assert daemon.proc.wait(20) == 1
+    assert daemon.drain().strip() == ("gcircusd: logger config %r is YAML, but PyYAML is not installed "
+                                      "(pip install pyyaml)" % config)
+
+
+def test_invalid_logger_config_is_a_clear_error(workdir, daemons):
+    config = os.path.join(workdir, "logging.json")
+    with open(config, "w") as handle:
+        json.dump({"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}, handle)
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path, "--logger-config", config)
+    assert daemon.proc.wait(20) == 1
+    output = daemon.drain()
+    assert output.startswith("gcircusd: logger config %r is invalid:" % config) and "Traceback" not in output
