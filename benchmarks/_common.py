@@ -104,11 +104,17 @@ def tree_cpu_seconds(pid, exclude=()):
 
 
 def kill_tree(pid, timeout=5.0):
-    """SIGTERM ``pid`` and every descendant, wait up to ``timeout``, SIGKILL what is left; by pid only."""
+    """SIGTERM ``pid`` and every descendant, wait up to ``timeout``, SIGKILL what is left; by pid only.
+
+    A pid that is already gone is forgotten too, so that cleanup() never signals a later process given the same
+    pid (a suite can go through the whole pid range).
+    """
     try:
         root = psutil.Process(pid)
         members = root.children(recursive=True) + [root]
     except psutil.NoSuchProcess:
+        if pid in _started:
+            _started.remove(pid)
         return
     for member in members:
         try:
