@@ -211,7 +211,7 @@ class Arbiter:
 
     def stop(self):
         """Stop every watcher, then the control plane; start() returns afterwards."""
-        if self._thread_ident not in (None, threading.get_ident()):
+        if not self.on_own_hub():
             return self._stop_from_other_thread()
         if self._stopping:
             self._stopped.wait()
@@ -221,6 +221,11 @@ class Arbiter:
             self.stop_watchers()
         finally:
             self._release()
+
+    def on_own_hub(self):
+        """True when called on the arbiter's hub: from its thread, or in a monkey-patched
+        program from any greenlet (threading idents are per greenlet there, hubs are not)."""
+        return self._hub is None or _current_hub() is self._hub
 
     def _stop_from_other_thread(self):
         """stop() called from another thread: run it on the arbiter's own hub and wait."""
@@ -310,6 +315,15 @@ class Arbiter:
 
     def __repr__(self):
         return "<Arbiter %d watchers>" % len(self.watchers)
+
+
+def _current_hub():
+    """This thread's hub, without creating one in a thread that has none."""
+    try:
+        from gevent._hub_local import get_hub_if_exists
+    except ImportError:     # a gevent without that module: creating a hub is harmless, only wasteful
+        return gevent.get_hub()
+    return get_hub_if_exists()
 
 
 def _reopen_log_files():

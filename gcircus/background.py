@@ -35,8 +35,15 @@ class ThreadedArbiter(Arbiter):
             self._error = error
 
     def stop(self):
-        if self._thread is None:
+        """Stop the arbiter and wait for its thread to end (from any thread but its own)."""
+        thread = self._thread
+        if thread is None:
             return
-        Arbiter.stop(self)
-        self._thread.join()
+        if self.on_own_hub():
+            # a quit command or a plugin: stop here; the thread ends by itself once start() returns
+            Arbiter.stop(self)
+            return
+        if thread.is_alive():
+            Arbiter.stop(self)
+        thread.join()
         self._thread = None

@@ -1,4 +1,5 @@
 """Process information in Circus's `info()` / `stats` format (spec §5.5), from psutil."""
+import datetime
 import os
 import time
 
@@ -24,11 +25,11 @@ def format_cpu_time(cpu_times):
 
     Kept as Circus prints it (clients parse it); the hours are dropped there too.
     """
-    total = sum(cpu_times)
-    minutes = int(total // 60) % 60
-    seconds = int(total % 60)
-    hundredths = str(int((total - int(total)) * 1000000))[:2]
-    return "%d:%02d.%s" % (minutes, seconds, hundredths)
+    # timedelta rounds to the nearest microsecond (1.13 stays 1.13, not 1.129999...)
+    total = datetime.timedelta(seconds=sum(cpu_times))
+    minutes = total.seconds // 60 % 60
+    seconds = total.seconds % 60
+    return "%d:%02d.%s" % (minutes, seconds, str(total.microseconds)[:2])
 
 
 def _field(getter, default="N/A"):

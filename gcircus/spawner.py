@@ -8,17 +8,45 @@ still no Python in the child); only when `prlimit` is missing, or `executable`
 must rename argv[0], do we fall back to a preexec_fn (slow path: no vfork).
 """
 import grp
+import importlib.util
 import os
 import pwd
 import resource
 import shutil
 import subprocess
+import types
 
-from gevent import monkey
 
 from gcircus.exc import SpawnError
 
-Popen = monkey.get_original("subprocess", "Popen")
+
+
+def _load_unpatched_popen():
+    """The stdlib Popen from a private copy of the subprocess module.
+
+    gevent's monkey-patching rebinds names inside the stdlib module (its `_fork_exec`
+    becomes None), which breaks even the original Popen class, and an application may
+    patch after importing us: a copy of our own keeps the C fork_exec whatever happens.
+    """
+    spec = importlib.util.spec_from_file_location("gcircus._stdlib_subprocess", subprocess.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Patched os.close defers the close to the hub's next loop turn; Popen closes the child's
+    # ends of its pipes and then blocks reading the exec-status pipe: with a deferred close
+    # that read never ends. The copy gets os with the original functions.
+    module.os = _unpatched_module(os)
+    return module.Popen
+
+
+def _unpatched_module(module):
+    from gevent import monkey
+    copy = types.ModuleType(module.__name__)
+    copy.__dict__.update(vars(module))
+    copy.__dict__.update(monkey.saved.get(module.__name__, {}))
+    return copy
+
+
+Popen = _load_unpatched_popen()
 PRLIMIT = shutil.which("prlimit")
 
 

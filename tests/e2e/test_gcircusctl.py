@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import psutil
 import pytest
 
 from gcircus import __version__, curve
@@ -125,8 +126,12 @@ def test_changing_commands(ctl, daemon):
     expect(ctl("set", "web", "numprocesses", "many"), 2, "")
     expect(ctl("set", "web", "nope", "1"), 3, "", "unknown key 'nope'")
     expect(ctl("rm", "test3", "--waiting"), 0, "ok")
+    orphan = pids(ctl, "test2")
     expect(ctl("rm", "--nostop", "test2"), 0, "ok")
     expect(ctl("list"), 0, "web,worker")
+    assert all(psutil.pid_exists(pid) for pid in orphan)      # --nostop: left running, as asked
+    for pid in orphan:
+        os.kill(pid, signal.SIGKILL)
     expect(ctl("reloadconfig", "--waiting"), 0, "ok")
     expect(ctl("stop", "--waiting"), 0, "ok")
     expect(ctl("status"), 0, "web: stopped\nworker: stopped")

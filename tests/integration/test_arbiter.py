@@ -143,6 +143,57 @@ def test_background_arbiter_runs_in_a_thread(tmp_path):
     assert not watcher.processes
 
 
+def test_background_arbiter_stops_cleanly_from_a_thread_and_from_its_own_hub(caplog):
+    """stop() from the caller's thread, and a stop on the arbiter's own hub (as `quit` does): no error."""
+    for own_hub in (False, True):
+        arbiter = gcircus.get_arbiter([{"name": "bg", "cmd": "sleep 120"}], controller=None,
+                                      pubsub_endpoint=None, background=True)
+        arbiter.start()
+        thread = arbiter._thread
+        if own_hub:
+            arbiter._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(arbiter.stop))
+            thread.join(30)
+        else:
+            arbiter.stop()
+        assert not thread.is_alive() and not arbiter.get_watcher("bg").processes
+        arbiter.stop()                                   # again: a no-op
+    assert "Traceback" not in caplog.text and "cannot join" not in caplog.text
+
+
+MONKEY_PATCHED_APP = """
+from gevent import monkey; monkey.patch_all()
+import gevent, gcircus
+arbiter = gcircus.get_arbiter([{"name": "w", "cmd": "sleep 120"}], controller=None, pubsub_endpoint=None,
+                              background=True)
+arbiter.start()
+pids = list(arbiter.get_watcher("w").processes)
+gevent.spawn(arbiter.stop).join(30)      # another greenlet: in a patched program, another "thread"
+print("stopped", pids, list(arbiter.get_watcher("w").processes), flush=True)
+"""
+
+
+def test_background_arbiter_in_a_monkey_patched_program_stops_from_any_greenlet():
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, "-c", MONKEY_PATCHED_APP], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("stopped [") and result.stdout.rstrip().endswith("[]"), result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_arbiter_embedded_in_a_monkey_patched_web_app():
+    """The usual gevent web app is monkey-patched: spawning, streams, respawn and stop all work there."""
+    import json
+    import subprocess
+    import sys
+    app = os.path.join(os.path.dirname(os.path.dirname(__file__)), "fixtures", "patched_app.py")
+    result = subprocess.run([sys.executable, app], capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"hello": 3, "answer": "up", "left": 0, "version": gcircus.__version__}
+    assert "Traceback" not in result.stderr, result.stderr
+
+
 def _wait_in_thread(condition, timeout=10):
     import threading
     import time

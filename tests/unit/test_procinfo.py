@@ -11,3 +11,6 @@ def test_bytes2human():
 def test_cpu_time_format():
     assert format_cpu_time((61.5, 0.0)) == "1:01.50"
     assert format_cpu_time((3600 + 5.25,)) == "0:05.25"  # hours dropped, as Circus prints it
+    # float sums are rounded to the microsecond first: 1.13 is not printed as 1.12
+    assert format_cpu_time((1.13,)) == "0:01.13" and format_cpu_time((0.1, 0.2)) == "0:00.30"
+    assert format_cpu_time((59.9999999,)) == "1:00.0"     # the carry reaches the seconds and minutes
