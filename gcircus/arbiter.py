@@ -30,8 +30,10 @@ class Arbiter:
     endpoint / pubsub_endpoint: the controller's ROUTER and the event PUB socket
     (None disables either). check_delay: period of the safety-net sweep that reaps
     exits the hub might have missed and enforces counts — exits themselves are
-    handled the moment they happen. stats_endpoint, plugins, sockets and httpd are
-    wired by gcircus.stats, gcircus.plugin, gcircus.sockets and gcircus.httpd.
+    handled the moment they happen. stats_endpoint, plugins and sockets are wired by
+    gcircus.stats, gcircus.plugins_host and gcircus.sockets. httpd/httpd_host/httpd_port
+    are accepted for Circus compatibility, but gcircus has no web dashboard: with
+    httpd=True a warning says so at start.
     """
 
     def __init__(self, watchers, endpoint, pubsub_endpoint, check_delay=1.0, prereload_fn=None,
@@ -131,6 +133,9 @@ class Arbiter:
         """Bind the event and control endpoints and the sockets; runs before any spawn."""
         if self.umask is not None:
             os.umask(int(self.umask))
+        if self.httpd:
+            logger.warning("httpd = true: gcircus has no web dashboard (circushttpd); the option is ignored. "
+                           "Use gcircusctl, gcircus-top or the zmq endpoints instead")
         self.publisher.start()
         self.sockets.start(self)  # binds all (a failure is logged) and arms on_demand watchers
         if self.endpoint is not None:

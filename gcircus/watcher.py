@@ -87,6 +87,8 @@ class Watcher:
         self.backoff_base = float(opt["backoff_base"])
         self.backoff_max = float(opt["backoff_max"])
         self.hooks = Hooks(opt["hooks"])
+        # Circus's `loop` (a tornado IOLoop) means nothing on one gevent hub: accepted, not kept as an option
+        options.pop("loop", None)
         self.options = options  # free-form options, for plugins (e.g. flapping.max_retry)
         if self.singleton and self.numprocesses not in (0, 1):
             raise ValueError("watcher %s: singleton watchers have at most one process" % name)

@@ -8,7 +8,7 @@ class Decr(Incr):
     sign = -1
     reference = """\
 Remove nb processes (default 1) from a watcher; the count stops at 0. The
-oldest processes are kept, the newest stopped.
+oldest processes are stopped first, as in Circus.
 
 Message: {"command": "decr", "properties": {"name": NAME, "nb": 1, "waiting": false}}
 Reply: "numprocesses": the new configured count (with "singleton": true, unchanged,

@@ -19,7 +19,8 @@ class ThreadedStream:
     :param max_pending: chunks that may wait before ``__call__`` blocks its (green) caller.
     :param close_timeout: seconds ``close()`` waits for pending writes and the inner close to finish.
 
-    Other attributes are read from ``inner``. An exception raised by ``inner`` is logged, never re-raised.
+    Other attributes are read from ``inner``. An exception raised by ``inner`` is logged once per incident (until a
+    call succeeds again), never re-raised.
     """
 
     def __init__(self, inner, max_pending=16, close_timeout=30.0):
@@ -27,6 +28,7 @@ class ThreadedStream:
         self.close_timeout = close_timeout
         self._jobs = gevent.queue.Queue(max_pending)
         self._worker_running = False
+        self._failing = False       # an incident is logged once, until a call succeeds again
 
     def __getattr__(self, name):
         if name == 'inner':         # not set yet (during unpickling/copy): don't recurse
@@ -73,7 +75,13 @@ class ThreadedStream:
                 try:
                     pool.apply(func, args)
                 except Exception:
-                    log.exception('stream %r failed', self.inner)
+                    if not self._failing:
+                        self._failing = True
+                        log.exception('stream %r failed; its output is dropped until a write succeeds', self.inner)
+                else:
+                    if self._failing:
+                        self._failing = False
+                        log.warning('stream %r works again', self.inner)
                 finally:
                     done.set()
         finally:

@@ -104,6 +104,25 @@ def test_an_inner_exception_is_logged_and_later_writes_continue(caplog):
     assert 'boom' in caplog.text
 
 
+def test_a_failure_is_logged_once_per_incident(caplog):
+    broken = {'now': True}
+
+    def disk(chunk):
+        if broken['now']:
+            raise OSError(28, 'No space left on device')
+
+    stream = ThreadedStream(disk)
+    for number in range(5):
+        stream(chunk(number))
+    broken['now'] = False
+    stream(chunk(5))
+    broken['now'] = True
+    stream(chunk(6))
+    stream.close()
+    assert caplog.text.count('No space left on device') == 2     # two incidents, not six failed writes
+    assert caplog.text.count('works again') == 1
+
+
 def test_close_waits_only_up_to_its_timeout(caplog):
     released = threading.Event()
     finished = []
