@@ -63,13 +63,27 @@ class _Endpoint:
             self._configure(socket)
             if self.curve_server_key is not None:
                 curve.configure_client(socket, self.curve_server_key, self.curve_client_key)
+            try:
+                self._connect(socket)
+            except BaseException:
+                socket.close()
+                raise
+            self._socket = socket
+        return self._socket
+
+    def _connect(self, socket):
+        """Connect (through an ssh tunnel with ssh_server); CallError naming what is wrong."""
+        try:
             if self.ssh_server:
                 from zmq import ssh
                 ssh.tunnel_connection(socket, self.endpoint, self.ssh_server, keyfile=self.ssh_keyfile)
             else:
                 socket.connect(self.endpoint)
-            self._socket = socket
-        return self._socket
+        except ImportError as error:
+            raise CallError("ssh tunnels need paramiko or pexpect (pip install 'gcircus[ssh]'): %s"
+                            % error) from None
+        except zmq.ZMQError as error:
+            raise CallError("cannot connect to %s: %s" % (self.endpoint, error)) from None
 
     def _configure(self, socket):
         """Socket options to set before connecting."""

@@ -57,6 +57,15 @@ def test_help_version_and_usage_errors(gcircusctl):
     expect(gcircusctl("--help", "nope"), 2, err="unknown command: nope")
 
 
+def test_client_errors_are_exit_1_with_a_message(gcircusctl):
+    expect(gcircusctl("list", endpoint="foo"), 1, "", "cannot connect to foo")
+    import importlib.util
+    if not any(importlib.util.find_spec(name) for name in ("paramiko", "pexpect")):
+        # the usual install: --ssh needs the ssh extra, and says so
+        result = expect(gcircusctl("--ssh", "nobody@127.0.0.1:1", "list", endpoint="tcp://127.0.0.1:5"), 1, "")
+        assert "gcircus[ssh]" in result.err and "Traceback" not in result.err
+
+
 def test_timeout_is_exit_1(gcircusctl, workdir):
     result = gcircusctl("--timeout", "0.3", "list", endpoint="ipc://%s/nobody.sock" % workdir)
     expect(result, 1, "", "Timed out.")
