@@ -16,12 +16,14 @@ import traceback
 import gevent
 import zmq.green as zmq
 from gevent.pool import Group
-from gevent.queue import Queue
+
+from zmq import Socket as PlainSocket
 
 from gcircus import curve
 from gcircus.commands import get_command
 from gcircus.commands.base import Deferred
 from gcircus.exc import ArgumentError, ConflictError, MessageError
+from gcircus.zmq_reader import SocketReader
 
 logger = logging.getLogger("gcircus")
 
@@ -81,9 +83,8 @@ class Controller:
         self.max_message_size = int(options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE)
         self.security = curve.ServerSecurity.from_options(options)
         self.socket = None
+        self._reader = None
         self._receiver = None
-        self._sender = None
-        self._replies = Queue()
         self._requests = Group()
         self._pending = set()
         self._guards = []          # ZAP registration and handshake monitors, stopped with us
@@ -92,7 +93,8 @@ class Controller:
     # -- lifecycle -------------------------------------------------------------------
 
     def start(self):
-        socket = zmq.Socket(self.context, zmq.ROUTER)
+        # a plain socket served by SocketReader: zmq.green's per-call overhead was most of a request's cost
+        socket = PlainSocket(self.context, zmq.ROUTER)
         socket.linger = 0
         socket.setsockopt(zmq.MAXMSGSIZE, max(HARD_MESSAGE_SIZE, self.max_message_size + 1024))
         socket.rcvhwm = RECEIVE_HWM
@@ -109,11 +111,10 @@ class Controller:
             self._stop_guards()
             raise
         self.socket = socket
+        self._reader = SocketReader(socket)
         self._secure_publisher()
         self._receiver = gevent.spawn(self._receive_loop)
         self._receiver.name = "controller"
-        self._sender = gevent.spawn(self._send_loop)
-        self._sender.name = "controller[send]"
         logger.debug("controller listening on %s", self.endpoint)
 
     def _secure_publisher(self):
@@ -145,11 +146,8 @@ class Controller:
             if not request.replied and not request.cast:
                 self._reply_error(request, WireError(
                     COMMAND_ERROR, "the arbiter stopped before this command finished"))
-        if self._sender is not None and self._sender is not current:
-            self._sender.kill()
-        self._sender = None
-        self._flush()
         if self.socket is not None:
+            self._reader.close()
             self.socket.linger = CLOSE_LINGER_MS
             self.socket.close()
             self.socket = None
@@ -189,7 +187,7 @@ class Controller:
         hands each one to its own greenlet."""
         while True:
             try:
-                frames = self.socket.recv_multipart(copy=False)
+                frames = self._reader.recv_multipart()
             except zmq.ZMQError as error:
                 if error.errno in (zmq.ETERM, zmq.ENOTSOCK):
                     return
@@ -220,15 +218,23 @@ class Controller:
                 MESSAGE_ERROR, "message invalid: expected one body frame, got %d" % count))
         request = _Request(envelope, body.bytes)
         self._pending.add(request)
-        greenlet = self._requests.spawn(self._serve, request)
+        try:
+            command, props = self._parse(request)
+        except WireError as error:
+            self._reply_error(request, error)
+            self._pending.discard(request)
+            return
+        if command.instant:
+            self._serve(request, command, props)    # cheap reads never yield: no greenlet for them
+            return
+        greenlet = self._requests.spawn(self._serve, request, command, props)
         greenlet.name = "controller[request]"
 
     # -- serving -----------------------------------------------------------------------
 
-    def _serve(self, request):
-        """Parse, validate, execute; exceptions become wire errors here and only here."""
+    def _serve(self, request, command, props):
+        """Validate, execute; exceptions become wire errors here and only here."""
         try:
-            command, props = self._parse(request)
             if not command.read_only and getattr(self.arbiter, "stopping", False):
                 # Whatever it would start now would be left behind by the ongoing stop.
                 raise WireError(COMMAND_ERROR, "arbiter is stopping")
@@ -252,11 +258,9 @@ class Controller:
             result = deferred.run()
             self._reply_ok(request, result)
         else:
-            self._reply_ok(request, None)
-            self._flush()   # the ok leaves now, whatever the operation does to the sockets
+            self._reply_ok(request, None)    # sent now, whatever the operation does to the sockets
             deferred.run()
         if deferred.finish is not None:
-            self._flush()
             finisher = gevent.spawn(deferred.finish)
             finisher.name = "controller[finish]"
 
@@ -317,26 +321,18 @@ class Controller:
                                "tb": None, "time": time.time(), "errno": BAD_MSG_DATA_ERROR,
                                "id": _jsonable(request.mid)}).encode("utf-8")
         request.replied = True
-        self._replies.put(request.envelope + [body])
-
-    def _send_loop(self):
-        """Owned by the controller; lives from start() until stop(); the only writer of the socket."""
-        for frames in self._replies:
-            self._write(frames)
+        self._write(request.envelope + [body])
 
     def _write(self, frames):
         if self.socket is None:
             return
         try:
-            # ROUTER never blocks on send: a reply to a vanished client is dropped by zmq.
-            self.socket.send_multipart(frames, zmq.NOBLOCK)
+            # ROUTER never blocks on send (a reply to a vanished client is dropped by zmq), and a
+            # NOBLOCK send never yields: any greenlet may write its reply itself, in one piece.
+            self._reader.send_multipart(frames)
         except zmq.ZMQError as error:
             logger.warning("controller: could not send a reply: %s", error)
 
-    def _flush(self):
-        """Send every queued reply now (used before stopping and before quit's finish)."""
-        while not self._replies.empty():
-            self._write(self._replies.get_nowait())
 
 
 def split_envelope(frames):

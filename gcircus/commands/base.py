@@ -40,6 +40,7 @@ class Command:
     properties = ()        # required properties
     waits = False          # accepts `waiting` / `--waiting`
     read_only = True       # never waits on a watcher (documentation and tests)
+    instant = False        # answers at once, never yields: served inline by the controller's reader
     optional_argument = None   # (property, help): one optional positional, sent only when given
 
     # -- client half --------------------------------------------------------------

@@ -7,6 +7,7 @@ from gcircus.watcher_settings import get_option
 
 class Get(Command):
     name = "get"
+    instant = True
     summary = "Show chosen options of a watcher"
     reference = """\
 The current values of some options of a watcher (see `options` for the names).

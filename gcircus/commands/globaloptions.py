@@ -8,6 +8,7 @@ GLOBAL_OPTIONS = ("endpoint", "stats_endpoint", "pubsub_endpoint", "check_delay"
 
 class GlobalOptions(Command):
     name = "globaloptions"
+    instant = True
     summary = "Show the arbiter's options"
     reference = """\
 The arbiter's options: endpoint, pubsub_endpoint, stats_endpoint,

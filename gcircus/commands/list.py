@@ -4,6 +4,7 @@ from gcircus.commands.base import Command, check_name, get_watcher
 
 class List(Command):
     name = "list"
+    instant = True
     summary = "List the watchers, or the pids of one watcher"
     reference = """\
 Without a name: the names of all watchers, sorted and lower-cased.

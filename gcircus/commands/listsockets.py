@@ -6,6 +6,7 @@ from gcircus.commands.base import Command
 
 class ListSockets(Command):
     name = "listsockets"
+    instant = True
     summary = "List the arbiter's sockets"
     reference = """\
 The sockets the arbiter holds for its watchers, sorted by file descriptor.

@@ -4,6 +4,7 @@ from gcircus.commands.base import Command, check_name, get_watcher
 
 class NumProcesses(Command):
     name = "numprocesses"
+    instant = True
     summary = "Count the processes"
     reference = """\
 The number of processes a watcher tracks (all watchers without a name).

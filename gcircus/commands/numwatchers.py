@@ -4,6 +4,7 @@ from gcircus.commands.base import Command
 
 class NumWatchers(Command):
     name = "numwatchers"
+    instant = True
     summary = "Count the watchers"
     reference = """\
 The number of watchers.

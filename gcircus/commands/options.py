@@ -6,6 +6,7 @@ from gcircus.watcher_settings import get_options
 
 class Options(Command):
     name = "options"
+    instant = True
     summary = "Show every option of a watcher"
     reference = """\
 Every option of a watcher with its current value, free-form options included.

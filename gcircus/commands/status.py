@@ -4,6 +4,7 @@ from gcircus.commands.base import Command, check_name, get_watcher
 
 class Status(Command):
     name = "status"
+    instant = True
     summary = "Show the state of watchers"
     reference = """\
 A watcher's state: active, stopped, starting or stopping.
