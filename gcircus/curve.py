@@ -13,13 +13,13 @@
 import glob
 import logging
 import os
+import struct
 import time
 
 import gevent
 import zmq.green as zmq
 from zmq import auth as zmq_auth
 from zmq.utils import z85
-from zmq.utils.monitor import parse_monitor_message
 
 from gcircus import spawner
 
@@ -167,6 +167,13 @@ class ServerSecurity:
         return guards
 
 
+def monitor_event_id(frames):
+    """The event number of a libzmq socket-monitor message (first frame: uint16 event, int32
+    value). pyzmq's own parser lives in a module that imports asyncio (and ssl with it):
+    megabytes of memory for a daemon that never uses them."""
+    return struct.unpack("=hi", frames[0][:6])[0]
+
+
 class ZapHandler:
     """Answers libzmq's ZAP requests for one zmq context (inproc://zeromq.zap.01).
 
@@ -297,8 +304,7 @@ class HandshakeMonitor:
     def _watch_loop(self):
         """Owned by the HandshakeMonitor; lives as long as its socket; logs failed handshakes."""
         while True:
-            event = parse_monitor_message(self.pair.recv_multipart())
-            reason = _HANDSHAKE_EVENTS.get(event["event"])
+            reason = _HANDSHAKE_EVENTS.get(monitor_event_id(self.pair.recv_multipart()))
             if reason is not None:
                 logger.warning("CurveZMQ: refused a connection on %s (%s): %s",
                                self.endpoint, self.label, reason)
