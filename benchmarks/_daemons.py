@@ -122,8 +122,8 @@ class Daemon:
     def exited(self):
         return self.process.poll() is not None      # waitpid(WNOHANG) on our child
 
-    def kill(self):
-        _common.kill_tree(self.pid)
+    def kill(self, timeout=5.0):
+        _common.kill_tree(self.pid, timeout)
 
     def tail(self, size=1500):
         """The end of the daemon's logs, for error messages."""

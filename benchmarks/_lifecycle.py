@@ -8,12 +8,13 @@ A lifecycle, with a watcher of N `sleep 3600` processes:
 1. cold start: from just before the daemon's Popen to the N-th child seen exec'd (ppid == the daemon, comm ==
    "sleep" in /proc/<pid>/stat; _procscan.ChildScanner polled every 2 ms);
 2. the daemon's RSS and USS (psutil memory_full_info) right then;
-3. for N == ``rpc_n``: status round trips by 1 and by 8 concurrent client processes (_rpc_client.py);
+3. for N == ``rpc_n``: status round trips by 1 and by 8 concurrent client processes (_rpc_client.py), and the
+   daemon's CPU meanwhile;
 4. for N == ``respawn_n``: once the children are 2 s old, SIGKILL one original child at a time (after a random
    0–1 s pause, so that a daemon acting on a periodic tick is hit at a random phase of it), and time until a new
    child is seen exec'd (ChildScanner.wait_new_child, polling every 0.2 ms);
 5. for N == ``idle_n``, in the first round only: the daemon's CPU over 3 idle sub-windows;
-6. graceful stop, after a 0.5 s quiet time: SIGTERM to the daemon until it has exited (waitpid) and none of its
+6. graceful stop, after a 0.3 s quiet time: SIGTERM to the daemon until it has exited (waitpid) and none of its
    children is alive (gone or a zombie).
 """
 import json
@@ -35,12 +36,12 @@ import _procscan
 RPC_CLIENT = os.path.join(_common.HERE, "_rpc_client.py")
 COLD_TIMEOUT = 120.0
 STOP_TIMEOUT = 30.0
-STOP_SETTLE = 0.5       # quiet time before the SIGTERM: Circus 0.19 loses a SIGTERM that arrives while its
+STOP_SETTLE = 0.3       # quiet time before the SIGTERM: Circus 0.19 loses a SIGTERM that arrives while its
                         # manage_watchers is still spawning (it logs "Got signal SIG_TERM" and runs on)
 RESPAWN_TIMEOUT = 10.0
 MIN_AGE = 2.0           # children killed younger get a backoff by design (gcircus min_uptime, Supervisor startsecs)
 PHASE = 1.0             # pauses before each kill: uniform in [0, PHASE) s
-IDLE_SETTLE = 1.0       # after the cold start, before the idle windows (Supervisor's startsecs runs out)
+IDLE_SETTLE = 1.0       # from the cold start to the idle windows (Supervisor's startsecs runs out)
 
 
 def percentile(values, fraction):
@@ -84,12 +85,12 @@ class LifecycleRun:
         memory = psutil.Process(daemon.pid).memory_full_info()
         sample.update(rss_mib=memory.rss / 2.0 ** 20, uss_mib=memory.uss / 2.0 ** 20)
         if self.n == options.rpc_n:
-            sample["rpc"] = {str(clients): run_clients(daemon.rpc, clients, options.rpc_seconds)
+            sample["rpc"] = {str(clients): run_clients(daemon, clients, options.rpc_seconds)
                              for clients in options.rpc_clients}
         if self.n == options.respawn_n:
             sample["respawn"] = self._respawn(scanner, ready)
         if self.n == options.idle_n and self.calls == 1:
-            sample["idle_cpu_percent"] = self._idle(daemon)
+            sample["idle_cpu_percent"] = self._idle(daemon, ready)
         if daemon.exited():
             raise RuntimeError("the daemon exited during the run; %s" % daemon.tail())
         sample["stop_s"] = self._stop(daemon, scanner)
@@ -116,8 +117,8 @@ class LifecycleRun:
         return {"latencies_ms": latencies, "missed": missed, "median_ms": statistics.median(ordered) if ordered
                 else None, "p90_ms": percentile(ordered, 0.9)}
 
-    def _idle(self, daemon):
-        time.sleep(IDLE_SETTLE)
+    def _idle(self, daemon, ready):
+        time.sleep(max(0.0, ready + IDLE_SETTLE - time.monotonic()))
         process = psutil.Process(daemon.pid)
         percents = []
         for _ in range(self.options.idle_windows):
@@ -143,11 +144,12 @@ class LifecycleRun:
         return time.monotonic() - began
 
 
-def run_clients(rpc, clients, seconds):
-    """``clients`` _rpc_client.py processes calling status for ``seconds`` from a shared start time."""
-    kind, address = rpc
+def run_clients(daemon, clients, seconds):
+    """``clients`` _rpc_client.py processes calling status for ``seconds`` from a shared start time; the
+    daemon's CPU seconds over that window are read here."""
+    kind, address = daemon.rpc
     workdir = tempfile.mkdtemp(prefix="bench-rpc-")
-    start_at = time.time() + 0.6 + 0.15 * clients      # time for the workers to start and connect
+    start_at = time.time() + 0.3 + 0.08 * clients       # time for the workers to start and connect
     workers, outputs = [], []
     try:
         for index in range(clients):
@@ -155,8 +157,13 @@ def run_clients(rpc, clients, seconds):
             workers.append(_common.start_process(
                 [sys.executable, RPC_CLIENT, "--kind", kind, "--address", address, "--start-at", repr(start_at),
                  "--seconds", str(seconds), "--out", outputs[-1]], stdin=open(os.devnull)))
+        process = psutil.Process(daemon.pid)
+        time.sleep(max(0.0, start_at - time.time()))
+        cpu, began = daemon_cpu_seconds(process), time.monotonic()
+        time.sleep(seconds)
+        cpu, elapsed = daemon_cpu_seconds(process) - cpu, time.monotonic() - began
         for worker in workers:
-            worker.wait(timeout=start_at - time.time() + seconds + 30)
+            worker.wait(timeout=30)
         results = []
         for path in outputs:
             with open(path) as handle:
@@ -173,7 +180,8 @@ def run_clients(rpc, clients, seconds):
             (result["first_error"] for result in results if result["first_error"]), None))
     return {"clients": clients, "seconds": seconds, "calls": calls, "errors": errors,
             "first_error": next((result["first_error"] for result in results if result["first_error"]), None),
-            "calls_per_s": calls / seconds, "median_ms": statistics.median(latencies),
+            "calls_per_s": calls / seconds, "daemon_cpu_percent": 100.0 * cpu / elapsed,
+            "daemon_cpu_us_per_call": 1e6 * cpu / calls, "median_ms": statistics.median(latencies),
             "p90_ms": percentile(latencies, 0.9), "p99_ms": percentile(latencies, 0.99),
             "max_ms": latencies[-1], "min_ms": latencies[0],
             "calls_per_client": [result["calls"] for result in results],
@@ -206,7 +214,7 @@ class CrashLoopRun:
                     "spawns_per_s": spawns / elapsed, "seconds": elapsed}
         finally:
             if daemon is not None:
-                daemon.kill()
+                daemon.kill(timeout=1.0)    # not a measured stop: a daemon that ignores SIGTERM is not waited for
             _common.remove_tree(workdir)
 
 

@@ -1,0 +1,251 @@
+"""The suite's summary, its targets (checked on this run's medians) and the markdown report."""
+import statistics
+
+import _common
+import _lifecycle
+import bench_stream
+
+LIFECYCLE_METRICS = ("cold_start_s", "rss_mib", "uss_mib", "stop_s")
+RPC_METRICS = ("median_ms", "p99_ms", "calls_per_s", "daemon_cpu_percent", "daemon_cpu_us_per_call")
+CRASH_METRICS = ("cpu_percent", "spawns_per_s", "spawns")
+
+
+def _good(samples):
+    return [sample for sample in samples if "error" not in sample]
+
+
+def _respawn_summary(runs):
+    """Every latency of every round pooled: median, p90, min, max."""
+    latencies = sorted(value for run in runs for value in run["latencies_ms"])
+    if not latencies:
+        return None
+    return {"median": statistics.median(latencies), "p90": _lifecycle.percentile(latencies, 0.9),
+            "min": latencies[0], "max": latencies[-1], "n": len(latencies),
+            "missed": sum(run["missed"] for run in runs), "round_medians": [run["median_ms"] for run in runs]}
+
+
+def summarize(data, lifecycle_case, stream_case, crash_case):
+    options, samples, crash = data["options"], data["samples"], data["crash_samples"]
+    summary = {"lifecycle": {}, "respawn": {}, "rpc": {}, "idle": {}, "crash": {}, "stream": {}, "errors": {}}
+    for contender in options["contenders"]:
+        per_n = summary["lifecycle"][contender] = {}
+        for n in options["ns"]:
+            runs = _good(samples.get(lifecycle_case(contender, n), []))
+            per_n[str(n)] = _common.summarize_samples(runs, LIFECYCLE_METRICS)
+            if n == options["respawn_n"]:
+                summary["respawn"][contender] = _respawn_summary([run["respawn"] for run in runs])
+            if n == options["rpc_n"]:
+                summary["rpc"][contender] = {
+                    str(clients): dict(
+                        {metric: _common.summarize([run["rpc"][str(clients)][metric] for run in runs])
+                         for metric in RPC_METRICS},
+                        errors=sum(run["rpc"][str(clients)]["errors"] for run in runs))
+                    for clients in options["rpc_clients"]}
+            if n == options["idle_n"]:
+                windows = next((run["idle_cpu_percent"] for run in runs if "idle_cpu_percent" in run), [])
+                summary["idle"][contender] = dict(_common.summarize(windows), windows=windows) if windows else None
+        summary["crash"][contender] = _common.summarize_samples(_good(crash.get(crash_case(contender), [])),
+                                                                CRASH_METRICS)
+    for name, runs in samples.items():
+        if name.startswith(stream_case("")):
+            contender = name[len(stream_case("")):]
+            intact = [run for run in _good(runs) if run["sha256_ok"] and not run["lost_bytes"]
+                      and not run["extra_bytes"]]
+            summary["stream"][contender] = dict(_common.summarize_samples(_good(runs), bench_stream.METRICS),
+                                                sha256_ok="%d/%d" % (sum(1 for run in _good(runs)
+                                                                         if run["sha256_ok"]), len(runs)),
+                                                faulty_runs=len(runs) - len(intact))
+    for name, runs in list(samples.items()) + list(crash.items()):
+        errors = [run["error"] for run in runs if "error" in run]
+        if errors:
+            summary["errors"][name] = errors
+    return summary
+
+
+def _median(found, *path):
+    for key in path:
+        if not isinstance(found, dict) or found.get(key) is None:
+            return None
+        found = found[key]
+    return found["median"] if isinstance(found, dict) else found
+
+
+def _check(name, ours, bound, unit, passes):
+    met = None if ours is None or bound is None else passes(ours, bound)
+    return {"target": name, "gcircus": ours, "bound": bound, "unit": unit, "met": met}
+
+
+def verdicts(summary, options):
+    """The issue's targets, on the medians of this run."""
+    respawn, rpc, idle = summary["respawn"], summary["rpc"], summary["idle"]
+    lower = lambda ours, bound: ours <= bound     # noqa: E731
+    higher = lambda ours, bound: ours >= bound     # noqa: E731
+    ours = _median(respawn, "gcircus")
+    checks = [_check("respawn latency, median (N=100)", ours, 3.0, "ms", lambda a, b: a < b)]
+    circus_fast = _median(respawn, "circus-cd0.1")
+    checks.append(_check("respawn ≤ 1/10 of circus-cd0.1", ours, circus_fast and circus_fast / 10, "ms", lower))
+    for name in ("supervisor", "supervisor-ss0"):
+        theirs = _median(respawn, name)
+        checks.append(_check("respawn ≤ 1/100 of %s" % name, ours, theirs and theirs / 100, "ms", lower))
+    checks.append(_check("status round trip, 1 client, median ≤ circus", _median(rpc, "gcircus", "1", "median_ms"),
+                         _median(rpc, "circus", "1", "median_ms"), "ms", lower))
+    theirs = _median(rpc, "circus", "8", "calls_per_s")
+    checks.append(_check("status calls/s, 8 clients ≥ 2× circus", _median(rpc, "gcircus", "8", "calls_per_s"),
+                         theirs and 2 * theirs, "calls/s", higher))
+    largest = str(options.idle_n)
+    checks.append(_check("idle CPU, N=%s, ≤ circus" % largest, _median(idle, "gcircus"), _median(idle, "circus"),
+                         "%", lower))
+    checks.append(_check("RSS, N=%s, ≤ circus" % largest,
+                         _median(summary["lifecycle"], "gcircus", largest, "rss_mib"),
+                         _median(summary["lifecycle"], "circus", largest, "rss_mib"), "MiB", lower))
+    stream = summary["stream"]
+    ours = _median(stream, "gcircus", "mb_per_s")
+    checks.append(_check("capture MB/s ≥ supervisor", ours, _median(stream, "supervisor", "mb_per_s"), "MB/s",
+                         higher))
+    direct = _median(stream, "direct", "mb_per_s")
+    checks.append(_check("capture MB/s ≥ 50% of direct", ours, direct and direct / 2, "MB/s", higher))
+    faulty = stream.get("gcircus", {}).get("faulty_runs")
+    checks.append(_check("capture loses nothing: runs with bytes lost/added or another sha256", faulty, 0, "runs",
+                         lower))
+    return checks
+
+
+# -- markdown ------------------------------------------------------------------------------------------------------
+
+def _rng(summary, *path, scale=1.0):
+    for key in path:
+        summary = summary.get(key) if isinstance(summary, dict) else None
+    return _common.fmt_range(summary, scale=scale) if summary else "n/a"
+
+
+def _num(value):
+    return _common.fmt_number(value) if value is not None else "n/a"
+
+
+def render_markdown(data):
+    options, summary, machine = data["options"], data["summary"], data["machine"]
+    contenders, ns = options["contenders"], options["ns"]
+    lifecycle = summary["lifecycle"]
+    out = ["# gcircus benchmark suite: gcircus beside Circus %s and Supervisor %s" % (
+        data["versions"]["circus"], data["versions"]["supervisor"]), ""]
+    source = data["gcircus_source"]
+    out += [
+        "- date: %s; machine: %s, %d CPUs, %s GiB, Python %s" % (
+            machine["time"], machine["platform"], machine["cpus"], machine["memory_gib"], machine["python"]),
+        "- versions: gcircus %s (%s%s), circus %s, supervisor %s" % (
+            data["versions"]["gcircus"], source["path"],
+            ", commit %s%s" % (source["commit"][:10], " + local changes" if source.get("dirty") else "")
+            if source.get("commit") else "", data["versions"]["circus"], data["versions"]["supervisor"]),
+        "- mode: %s; %d round(s) interleaved (A B C D E, A B C D E, ...), crash loop %d round(s); "
+        "cells are median (min–max) over the rounds unless said otherwise; whole run %.0f s" % (
+            data["mode"], options["repeat"], options["crash_repeat"], data["wall_s"]),
+        "- load average (1, 5, 15 min) before: %s, after: %s (other work on the machine shows here)" % (
+            ", ".join("%.2f" % v for v in data["load_average"]["before"]),
+            ", ".join("%.2f" % v for v in data["load_average"]["after"])),
+        "",
+    ]
+
+    def per_n_table(title, metric, unit, digits_scale=1.0):
+        rows = [[c] + [_rng(lifecycle, c, str(n), metric, scale=digits_scale) for n in ns] for c in contenders]
+        return ["## %s" % title, "", _common.markdown_table(["contender"] + ["N=%d (%s)" % (n, unit) for n in ns],
+                                                               rows), ""]
+
+    out += per_n_table("Cold start: daemon Popen → N children exec'd", "cold_start_s", "s")
+    out += ["## Daemon memory once the N children run (psutil memory_full_info)", "",
+            _common.markdown_table(["contender"] + ["RSS N=%d (MiB)" % n for n in ns] + ["USS N=%d (MiB)" % n
+                                                                                         for n in ns],
+                                   [[c] + [_rng(lifecycle, c, str(n), "rss_mib") for n in ns]
+                                    + [_rng(lifecycle, c, str(n), "uss_mib") for n in ns] for c in contenders]), ""]
+    out += per_n_table("Graceful stop: SIGTERM → daemon exited and no child left", "stop_s", "s")
+    if options.get("respawn_n"):
+        rows = []
+        for c in contenders:
+            found = summary["respawn"].get(c)
+            rows.append([c] + ([_num(found[k]) for k in ("median", "p90", "min", "max")]
+                               + ["%d" % found["n"], "%d" % found["missed"],
+                                  ", ".join(_num(v) for v in found["round_medians"])]
+                               if found else ["n/a"] * 7))
+        out += ["## Respawn latency after SIGKILL of one child, N=%d (ms, all samples pooled)"
+                % options["respawn_n"], "",
+                _common.markdown_table(["contender", "median", "p90", "min", "max", "samples", "missed",
+                                        "round medians"], rows), ""]
+    if options.get("rpc_n"):
+        rows = []
+        for c in contenders:
+            row = [c]
+            for clients in options["rpc_clients"]:
+                found = summary["rpc"].get(c, {}).get(str(clients), {})
+                row += [_rng(found, "median_ms"), _rng(found, "p99_ms"), _rng(found, "calls_per_s"),
+                        _rng(found, "daemon_cpu_us_per_call"), str(found.get("errors", "n/a"))]
+            rows.append(row)
+        headers = ["contender"]
+        for clients in options["rpc_clients"]:
+            headers += ["%d client%s: median ms" % (clients, "s" if clients > 1 else ""), "p99 ms", "calls/s",
+                        "daemon CPU µs/call", "errors"]
+        out += ["## Control round trip: `status` of watcher w (N=%d), %g s window per round"
+                % (options["rpc_n"], options["rpc_seconds"]), "", _common.markdown_table(headers, rows), ""]
+    out += ["## Idle daemon CPU, N=%d, first round (%%, median (min–max) over %d × %g s sub-windows)" % (
+        options["idle_n"], options["idle_windows"], options["idle_window_s"]), "",
+        _common.markdown_table(["contender", "CPU %", "sub-windows"],
+                               [[c, _rng(summary["idle"], c), ", ".join(
+                                   _num(v) for v in (summary["idle"].get(c) or {}).get("windows", []))]
+                                for c in contenders]), ""]
+    if data["crash_samples"]:
+        out += ["## Crash loop: `sh -c 'echo x >> COUNTER; exit 1'` retried forever, %g s measured" % (
+            options["crash_seconds"]), "",
+            _common.markdown_table(["contender", "daemon CPU %", "spawns/s"],
+                                   [[c, _rng(summary["crash"], c, "cpu_percent"),
+                                     _rng(summary["crash"], c, "spawns_per_s")] for c in contenders]), ""]
+    if summary["stream"]:
+        out += ["## Output capture: %d MiB written to stdout in 64 KiB writes (bench_stream.StreamRun)"
+                % options["stream_mb"], "",
+                _common.markdown_table(
+                    ["contender", "wall s", "MB/s", "daemon CPU ms/MB", "bytes lost", "sha256 equal"],
+                    [[c, _rng(s, "wall_s"), _rng(s, "mb_per_s"), _rng(s, "cpu_s_per_mb", scale=1000.0),
+                      _rng(s, "lost_bytes"), s["sha256_ok"]] for c, s in summary["stream"].items()]), ""]
+    out += ["## Targets (on the medians of this run)", "", _common.markdown_table(
+        ["target", "gcircus", "bound", "met"],
+        [[v["target"], "%s %s" % (_num(v["gcircus"]), v["unit"]), "%s %s" % (_num(v["bound"]), v["unit"]),
+          {True: "yes", False: "**no**", None: "n/a"}[v["met"]]] for v in data["verdicts"]]), ""]
+    if summary["errors"]:
+        out += ["## Errors", ""] + ["- %s: %s" % (name, "; ".join(errors)[:600])
+                                    for name, errors in summary["errors"].items()] + [""]
+    out += ["## Method", ""] + ["- " + note for note in NOTES]
+    return "\n".join(out)
+
+
+NOTES = [
+    "Contenders: gcircus = gcircusd with its defaults; circus = circusd 0.19 with `check_delay = 1` written "
+    "explicitly (Circus's INI default is 5 s; it reaps and respawns only in that periodic check, so with the "
+    "default its respawn would be up to 5 s and its idle CPU lower); circus-cd0.1 = `check_delay = 0.1`; "
+    "supervisor = supervisord 4.3 (startsecs = 1); supervisor-ss0 = `startsecs = 0`. Watcher/program `w`: "
+    "`sleep 3600`, warmup_delay = 0 (circus/gcircus), numprocs with process_name %(program_name)s_%(process_num)s "
+    "and autorestart = true (Supervisor, whose control is the inet_http_server XML-RPC on loopback). Output is "
+    "discarded alike: no stream for circus/gcircus, stdout_logfile/stderr_logfile = NONE for Supervisor.",
+    "Children are found in /proc (benchmarks/_procscan.py): a child counts once /proc/<pid>/stat shows ppid == "
+    "the daemon and comm == `sleep` (comm changes at exec). Cold start polls every 2 ms (listing /proc, reading "
+    "only unclassified pids) and starts just before the daemon's Popen, so it includes the interpreter's start.",
+    "Respawn: once the children are ≥ 2 s old (so neither gcircus's min_uptime backoff nor Supervisor's startsecs "
+    "applies), one original child at a time is SIGKILLed after a random 0–1 s pause (the same pause sequence for "
+    "every contender; it puts the kill at a random phase of Circus's check_delay tick and Supervisor's 1 s loop), "
+    "and the latency runs to the first new `sleep` child seen. The poll reads /proc/sys/kernel/ns_last_pid and the "
+    "stat files of the pids allocated since the last poll, sleeping 0.2 ms between polls: resolution well under "
+    "1 ms (the scanner shares the 2 CPUs with the daemon).",
+    "Status round trip: _rpc_client.py processes (1, then 8 at once) call `status` of `w` (Circus JSON over a zmq "
+    "DEALER, one request outstanding) or `supervisor.getProcessInfo('w:w_0')` (XML-RPC) as fast as they can from "
+    "a shared start time for the window; the clients run on the same 2 CPUs as the daemon. Median/p99 over every "
+    "call of a round, then median (min–max) over rounds; per-call latencies are not stored (size), per-round "
+    "figures are. Daemon CPU µs/call: the daemon's CPU seconds over the window divided by the calls.",
+    "Memory: RSS and USS of the daemon process only, right after the N-th child exec'd. Idle CPU: user+system of "
+    "the daemon process (psutil, counted in 10 ms clock ticks), from 1 s after the cold start on.",
+    "Graceful stop: after 0.3 s of quiet, SIGTERM to the daemon; done when waitpid says it exited and every child "
+    "it had is gone or a zombie (polled every 2 ms). The quiet time is needed: Circus 0.19 loses a SIGTERM that "
+    "arrives while its manage_watchers is still respawning (it logs `Got signal SIG_TERM` and keeps running).",
+    "Crash loop: one process, `max_retry = -1` (circus/gcircus), `startretries = 1000000` (Supervisor); daemon "
+    "CPU and lines appended to the counter over the window, from the first spawn on. gcircus backs off after "
+    "repeated deaths younger than min_uptime (0.1 s doubling up to 30 s), Supervisor after deaths within "
+    "startsecs, Circus respawns at each check_delay: the spawn rates are policies, the CPU is the cost.",
+    "Output capture: bench_stream.StreamRun unchanged (direct write, gcircus, circus, supervisor); the "
+    "check_delay/startsecs variants do not touch the output path and are not run there.",
+    "Figures are from one run on one machine, to be read as ratios between contenders in the same run.",
+]
