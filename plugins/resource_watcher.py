@@ -55,7 +55,7 @@ class ResourceWatcher(BaseObserver):
         self.service = config.get("service")
         if self.service is not None:
             warnings.warn("ResourceWatcher.service is deprecated, use ResourceWatcher.watcher instead",
-                          category=DeprecationWarning)
+                          category=DeprecationWarning, stacklevel=2)
             if self.watcher is None:
                 self.watcher = self.service
         if self.watcher is None:

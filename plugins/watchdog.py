@@ -64,7 +64,8 @@ class WatchDog(CircusPlugin):
         except OSError as error:
             self.sock.close()
             self.sock = None
-            raise OSError("watchdog: cannot bind UDP %s:%s: %s" % (self.watchdog_ip, self.watchdog_port, error))
+            raise OSError("watchdog: cannot bind UDP %s:%s: %s"
+                          % (self.watchdog_ip, self.watchdog_port, error)) from None
         logger.info("watchdog listening on UDP %s:%s", self.watchdog_ip, self.watchdog_port)
         self.spawn(self._receive_loop)
 

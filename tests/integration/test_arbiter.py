@@ -158,7 +158,7 @@ def test_background_arbiter_stops_cleanly_from_a_thread_and_from_its_own_hub(cap
         arbiter.start()
         thread = arbiter._thread
         if own_hub:
-            arbiter._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(arbiter.stop))
+            arbiter._hub.loop.run_callback_threadsafe(gevent.spawn, arbiter.stop)
             thread.join(30)
         else:
             arbiter.stop()

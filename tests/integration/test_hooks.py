@@ -111,7 +111,7 @@ def test_hooks_get_circus_arguments(run_arbiter):
     assert [name for name, _ in calls] == [
         "before_start", "before_spawn", "after_spawn", "after_start", "before_stop",
         "before_signal", "after_signal", "before_reap", "after_reap", "after_stop"]
-    for name, kwargs in calls:
+    for _name, kwargs in calls:
         assert kwargs["watcher"] is watcher and kwargs["arbiter"] is arbiter
     given = {name: {k: v for k, v in kwargs.items() if k not in ("watcher", "arbiter", "hook_name")}
              for name, kwargs in calls}

@@ -4,6 +4,7 @@ import os
 import signal
 import sys
 
+import psutil
 import pytest
 
 from gcircus.exc import SpawnError
@@ -142,12 +143,11 @@ def test_children_signals_and_tree_kill():
         children = proc.children()
         assert len(children) == 1 and proc.is_child(children[0])
         assert not proc.is_child(os.getpid())
-        with pytest.raises(Exception):
+        with pytest.raises(psutil.NoSuchProcess):
             proc.send_signal_child(os.getpid(), signal.SIGTERM)
     finally:
         killed = proc.kill_tree()
         proc.wait(10)
-    import psutil
     gone, alive = psutil.wait_procs([psutil.Process(pid) for pid in killed if psutil.pid_exists(pid)], 5)
     assert not alive
 
