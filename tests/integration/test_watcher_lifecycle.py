@@ -2,6 +2,7 @@
 import logging
 import os
 import signal
+import sys
 import time
 
 import gevent
@@ -104,6 +105,23 @@ def test_term_ignoring_child_is_killed_after_graceful_timeout(run_arbiter, event
     reap = [m for t, m in events.events if t == "watcher.stubborn.reap"]
     assert reap[0]["exit_code"] == -signal.SIGKILL
     assert events.count("watcher.stubborn.kill") == 2  # stop signal, then SIGKILL escalation
+
+
+def test_stop_sends_the_watchers_stop_signal(run_arbiter, events, lines):
+    code = ("import os,signal,sys,time;"
+            "signal.signal(signal.SIGINT, lambda *a: (os.write(1, b'INT\\n'), sys.exit(0)));"
+            "os.write(1, b'ready\\n');"
+            "[time.sleep(1) for _ in iter(int, 1)]")
+    watcher = Watcher("polite", "%s -c \"%s\"" % (sys.executable, code), stop_signal=signal.SIGINT,
+                      graceful_timeout=10, stdout_stream={"stream": lines})
+    run_arbiter([watcher])
+    lines.wait_for("ready")
+    started = time.monotonic()
+    watcher.stop()
+    lines.wait_for("INT")
+    assert time.monotonic() - started < 5       # it obeyed SIGINT; no SIGKILL after graceful_timeout
+    reap = [m for t, m in events.events if t == "watcher.polite.reap"]
+    assert reap[0]["exit_code"] == 0
 
 
 def test_stop_children_reaches_grandchildren(run_arbiter, events, lines):
