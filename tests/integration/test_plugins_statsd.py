@@ -33,3 +33,28 @@ def test_full_stats_sends_cpu_and_memory_gauges(served_arbiter, statsd, lines):
     mem_sum = statsd.wait_for(prefix + "mem_sum:")[0]
     assert int(mem_sum.split(":")[1].split("|")[0]) > 2 * 1024 * 1024       # two python processes, in bytes
     assert not statsd.matching("circus.app.watcher._stats.plugin:")        # plugins are skipped
+
+
+def test_sample_rate_really_samples_and_tags_the_rate():
+    """Below 1, a metric is sent with that probability and carries |@rate (statsd scales it back)."""
+    import random
+    from gevent import socket
+    from gcircus.plugins.statsd import StatsdClient
+    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    receiver.bind(("127.0.0.1", 0))
+    try:
+        client = StatsdClient("127.0.0.1", receiver.getsockname()[1], prefix="app", sample_rate=0.25)
+        random.seed(7)                         # the sampling draws are the only randomness here
+        for _ in range(400):
+            client.increment("spawn")
+        client.send("always", "1|c", sample_rate=1)     # a per-call rate of 1: sent, and our end marker
+        received = []
+        receiver.settimeout(10)
+        while "app.always:1|c" not in received:          # loopback UDP keeps the order
+            received.append(receiver.recv(100).decode())
+    finally:
+        receiver.close()
+    sampled = [m for m in received if m.startswith("app.spawn:")]
+    assert all(m == "app.spawn:1|c|@0.25" for m in sampled)
+    assert 60 <= len(sampled) <= 140, len(sampled)          # ~100 of 400
+    assert "app.always:1|c" in received
