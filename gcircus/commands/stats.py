@@ -1,6 +1,7 @@
 """stats: process information of the watchers (spec §2.2 stats, §5.5)."""
 from gcircus.commands.base import Command, check_bool, check_name, get_watcher, to_int
 from gcircus.exc import MessageError
+from gcircus.hooks import call_extended_stats
 
 _FIELDS = ("cmdline", "username", "nice", "mem_info1", "mem_info2", "cpu", "mem", "ctime")
 
@@ -60,7 +61,7 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
             infos = watcher.info()
             if props["extended"]:
                 for pid, info in infos.items():
-                    _extend(arbiter, watcher, pid, info)
+                    _extend(watcher, pid, info)
             return {"name": props["name"], "info": infos}
         pid = to_int(props["process"], "process")
         process = watcher.processes.get(pid)
@@ -68,15 +69,14 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
             raise MessageError("process %r not found in %r" % (props["process"], props["name"]))
         info = process.info()
         if props["extended"]:
-            _extend(arbiter, watcher, pid, info)
+            _extend(watcher, pid, info)
         return {"process": props["process"], "info": info}
 
 
-def _extend(arbiter, watcher, pid, info):
-    """Let the watcher's extended_stats hook add to info (it mutates it; spec §7.2)."""
-    hook = watcher.hooks.callables.get("extended_stats")
-    if hook is not None and isinstance(info, dict):
-        hook(watcher, arbiter, "extended_stats", pid=pid, stats=info)
+def _extend(watcher, pid, info):
+    """Let the watcher's extended_stats hook add to info (a vanished process has a string)."""
+    if isinstance(info, dict):
+        call_extended_stats(watcher, pid, info)
 
 
 def _format_watcher(name, infos):

@@ -195,6 +195,17 @@ def test_a_slow_hook_that_yields_is_not_reported_as_blocking(run_arbiter, caplog
     assert "hook before_start of watcher hooked took 1.1" in caplog.text
 
 
+def test_stats_extended_runs_the_hook_through_the_command(served_arbiter, call):
+    watcher = Watcher("hooked", "sleep 120", hooks={"extended_stats": HOOKS + "extended"})
+    served_arbiter([watcher])
+    (pid,) = watcher.processes
+    named = call("stats", name="hooked", extended=True)
+    assert named["info"][str(pid)]["extended"] == {"pid": pid, "watcher": "hooked"}
+    one = call("stats", name="hooked", process=pid, extended=True)
+    assert one["info"]["extended"] == {"pid": pid, "watcher": "hooked"}
+    assert "extended" not in call("stats", name="hooked")["info"][str(pid)]
+
+
 def test_extended_stats_is_called_positionally_and_unwrapped(run_arbiter, events):
     watcher = Watcher("hooked", "sleep 120", hooks={"extended_stats": HOOKS + "extended"})
     arbiter = run_arbiter([watcher])
