@@ -12,7 +12,7 @@ supervisor (startsecs = 1, its default), supervisor-ss0 (startsecs = 0). Measure
 - output capture, with bench_stream.StreamRun (direct write, gcircus, circus, supervisor).
 
 Runs are interleaved (A B C D E A B C D E ...), ``--repeat`` rounds (3; quick 1); the report gives the median
-and min–max. Results: benchmarks/results/suite.json (every sample) and suite.md. Full mode takes about 8
+and min–max. Results: benchmarks/results/suite.json (every sample) and suite.md. Full mode takes about 9
 minutes on 2 cores, --quick under 2.
 """
 import argparse
