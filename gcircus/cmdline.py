@@ -32,6 +32,12 @@ def substitute(text, variables):
     return _VARIABLE.sub(replace, text)
 
 
+def has_variables(cmd, args):
+    """Whether cmd or args use `$(circus.*)`, `((circus.*))` or `$WID` at all."""
+    texts = [cmd] + ([args] if isinstance(args, str) else [str(arg) for arg in args or ()])
+    return any("circus." in text.lower() or "$WID" in text for text in texts)
+
+
 def build_variables(wid, env=None, sockets=None, extra=None):
     """The substitution map for one process: wid, env.*, sockets.* and any extra options."""
     variables = {}

@@ -89,7 +89,9 @@ class Process:
         self.close_child_stderr = close_child_stderr
         self.sockets = dict(sockets or {})
         self.stdin_fd = stdin_fd
-        self.variables = dict(variables or {})
+        # a dict, or a callable giving one: a watcher passes its own method, so no process keeps a
+        # copy of the option and environment map it only needs when its argv is built
+        self.variables = variables
         self.stopping = False          # set when we asked it to stop: its exit is expected
         self.started = None
         self.ended = None          # time.time() when its exit was collected
@@ -108,11 +110,15 @@ class Process:
     def format_args(self, sockets_fds=None):
         """The argv this process runs (after `$(circus.*)` substitution)."""
         sockets = sockets_fds if sockets_fds is not None else self.sockets
-        variables = cmdline.build_variables(self.wid, self.env, sockets, self._option_variables())
+        if cmdline.has_variables(self.cmd, self.args):
+            variables = cmdline.build_variables(self.wid, self.env, sockets, self._option_variables())
+        else:
+            variables = {}      # nothing to substitute: skip building the map on the spawn path
         return cmdline.build_argv(self.cmd, self.args, variables, self.shell, self.shell_args)
 
     def _option_variables(self):
-        options = dict(self.variables)
+        source = self.variables() if callable(self.variables) else self.variables
+        options = dict(source or {})
         options.update(shell=self.shell, working_dir=self.working_dir, uid=self.uid, gid=self.gid,
                        executable=self.executable, use_fds=self.use_fds)
         return options

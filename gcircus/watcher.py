@@ -267,7 +267,7 @@ class Watcher:
                 watcher=self, name=self.name, pipe_stdout=self.streams.stdout is not None,
                 pipe_stderr=self.streams.stderr is not None, close_child_stdin=self.close_child_stdin,
                 close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
-                shell_args=self.shell_args, sockets=sockets, variables=self._variables(),
+                shell_args=self.shell_args, sockets=sockets, variables=self._variables,
                 stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None)
         except (SpawnError, OSError, ValueError, KeyError) as error:
             logger.error("error in %r: %s", self.name, error)
