@@ -19,6 +19,21 @@ def workdir():
 
 
 @pytest.fixture
+def daemons():
+    """daemons(config_path, *args) -> a started Daemon, killed (with its children) at teardown."""
+    started = []
+
+    def start(path, *args):
+        daemon = Daemon(path, *args)
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.kill()
+
+
+@pytest.fixture
 def gcircusd(workdir):
     """gcircusd(body, circus_extra='') -> a started daemon with .endpoint and .pubsub (ipc)."""
     started = []

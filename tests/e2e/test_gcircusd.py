@@ -10,20 +10,6 @@ import pytest
 from tests.e2e.daemon_support import READY, Daemon, wait_for_file, write_config
 
 
-@pytest.fixture
-def daemons():
-    started = []
-
-    def start(path, *args):
-        daemon = Daemon(path, *args)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
-
-
 def call(endpoint, command, **properties):
     from gcircus.client import CircusClient
     client = CircusClient(endpoint=endpoint, timeout=10)

@@ -10,7 +10,6 @@ import pytest
 
 from tests.e2e.daemon_support import (
     READY,
-    Daemon,
     call,
     wait_answering,
     wait_for_file,
@@ -23,20 +22,6 @@ try:
     import yaml
 except ImportError:
     yaml = None
-
-
-@pytest.fixture
-def daemons():
-    started = []
-
-    def start(path, *args):
-        daemon = Daemon(path, *args)
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.kill()
 
 
 def test_log_line_format(workdir, daemons):
