@@ -150,6 +150,7 @@ class Controller:
             self._reader.close()
             self.socket.linger = CLOSE_LINGER_MS
             self.socket.close()
+            curve.remove_ipc_file(self.endpoint)
             self.socket = None
         self._stop_guards()
 

@@ -324,6 +324,21 @@ class HandshakeMonitor:
 
 # -- ipc endpoints -------------------------------------------------------------------------
 
+def remove_ipc_file(endpoint):
+    """Remove the socket file of an ipc:// endpoint we bound, once its socket is closed.
+
+    libzmq unlinks it only when its I/O thread gets to the close before the process
+    exits, which at daemon exit it often does not: a stale file would be left behind."""
+    path = _ipc_path(endpoint)
+    if path is not None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as error:
+            logger.warning("cannot remove the socket file %s: %s", path, error)
+
+
 def _ipc_path(endpoint):
     if not endpoint or not endpoint.startswith("ipc://"):
         return None

@@ -72,6 +72,7 @@ class Publisher:
         if self.socket is not None:
             self.socket.close()
             self.socket = None
+            curve.remove_ipc_file(self.endpoint)
 
     def add_listener(self, listener):
         """listener(topic: str, message: dict) is called for every event, in the publisher's greenlet."""

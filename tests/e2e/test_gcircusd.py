@@ -42,6 +42,7 @@ def test_start_drive_and_sigterm_leaves_no_child(workdir, daemons):
     assert daemon.stop(signal.SIGTERM) == 0
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive and not daemon.children()
+    assert not [name for name in os.listdir(workdir) if name.endswith(".sock")]   # no stale socket files
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGQUIT])
