@@ -34,19 +34,63 @@ def daemonize():
     """Double fork and setsid, close every inherited fd, 0/1/2 on /dev/null (spec §12.1).
 
     Runs before any gevent hub or zmq context exists and after the logging handlers were
-    released, so no file object of ours loses its fd underneath it."""
+    released, so no file object of ours loses its fd underneath it. The launching process
+    stays until the daemon reports (StartupReport): it exits 0 once the daemon serves, 1
+    with the reason when the daemon could not start. Returns the daemon's StartupReport."""
+    read_fd, write_fd = os.pipe()
     if os.fork():
-        os._exit(0)
+        os.close(write_fd)
+        os._exit(StartupReport.wait(read_fd))
+    os.close(read_fd)
     os.setsid()
     if os.fork():
         os._exit(0)
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    os.closerange(3, 1024 if hard == resource.RLIM_INFINITY else hard)
+    limit = 1024 if hard == resource.RLIM_INFINITY else hard
+    os.closerange(3, write_fd)
+    os.closerange(write_fd + 1, limit)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     if devnull > 2:
         os.close(devnull)
+    return StartupReport(write_fd)
+
+
+class StartupReport:
+    """The detached daemon's word to its launcher: "ok" once it serves, or why it could not start."""
+
+    def __init__(self, fd=None):
+        self.fd = fd
+
+    def send(self, error=None):
+        if self.fd is None:
+            return
+        try:
+            os.write(self.fd, ("error: %s" % error if error else "ok").encode("utf-8", "replace"))
+        except OSError:
+            pass        # the launcher is gone (killed): nobody to tell
+        if not error:
+            os.close(self.fd)
+        # else the fd stays open until this process exits: the launcher's EOF then means "gone"
+        self.fd = None
+
+    @staticmethod
+    def wait(read_fd):
+        """The launcher's exit code: 0 when the daemon said ok; 1 (reason on stderr) otherwise."""
+        chunks = []
+        while True:
+            chunk = os.read(read_fd, 4096)   # EOF: the daemon reported, or died without a word
+            if not chunk:
+                break
+            chunks.append(chunk)
+        text = b"".join(chunks).decode("utf-8", "replace")
+        if text == "ok":
+            return 0
+        sys.stderr.write("gcircusd: %s\n" % (text[len("error: "):] if text.startswith("error: ")
+                                              else "the daemon exited while starting; see its log"))
+        sys.stderr.flush()
+        return 1
 
 
 class PidFileError(Exception):
@@ -164,9 +208,10 @@ def main(argv=None):
         if pidfile is not None:
             pidfile.check()
         configure_logging(*logging_options)
+        report = StartupReport()
         if args.daemon:
             release_handlers()
-            daemonize()
+            report = daemonize()
             configure_logging(*logging_options)
     except (ConfigError, LoggingSetupError, PidFileError) as error:
         return _fail(str(error))
@@ -176,26 +221,33 @@ def main(argv=None):
             pidfile.create()
         except PidFileError as error:   # checked above; something changed since
             logger.error("%s", error)
+            report.send(str(error))
             return 1
     try:
-        return _serve(args, config)
+        return _serve(args, config, report)
     finally:
         if pidfile is not None:
             pidfile.remove()
 
 
-def _serve(args, config):
-    """Run arbiters until one stops without asking for a restart."""
+def _serve(args, config, report):
+    """Run arbiters until one stops without asking for a restart; the first start is reported."""
+    import gevent
     from gcircus.config import ConfigError
     from gcircus.configured import arbiter_from_config
     while True:
         arbiter = arbiter_from_config(config, args.config, args.backend,
                                       command_line=command_line_settings(args))
+        if report.fd is not None:
+            gevent.spawn(_report_when_serving, arbiter, report)
         try:
             arbiter.start()
         except (OSError, ImportError) as error:   # ImportError: a [plugin:NAME] class (PluginLoadError)
             logger.error("cannot start: %s", error)
+            report.send("cannot start: %s" % error)
             return 1
+        finally:
+            report.send("the daemon stopped while starting; see its log")
         if not arbiter.restart_requested:
             return 0
         logger.info("restarting from %s", args.config)
@@ -205,6 +257,11 @@ def _serve(args, config):
             logger.error("restart: %s; keeping the previous configuration", error)
         else:
             _report_config(config)
+
+
+def _report_when_serving(arbiter, report):
+    arbiter.started.wait()
+    report.send()
 
 
 if __name__ == "__main__":

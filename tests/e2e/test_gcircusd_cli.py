@@ -114,6 +114,20 @@ def test_daemon_mode_refuses_before_detaching(workdir, case):
     assert not running
 
 
+def test_daemon_mode_reports_a_start_failure_after_detaching(workdir):
+    """Some failures only show once the daemon runs (an endpoint that cannot be bound): the launcher
+    waits for the daemon's word, so it still exits 1 with the reason instead of 0."""
+    path = os.path.join(workdir, "unbindable.ini")
+    with open(path, "w") as handle:
+        handle.write("[circus]\nendpoint = tcp://192.0.2.1:5555\npubsub_endpoint = ipc://%s/pub.sock\n"
+                     "[watcher:w]\ncmd = sleep 120\n" % workdir)    # 192.0.2.1: TEST-NET, never local
+    launcher = gcircusd(path, "--daemon", "--log-output", os.path.join(workdir, "d.log"))
+    assert launcher.returncode == 1, (launcher.returncode, launcher.stderr)
+    assert "gcircusd: cannot start: cannot bind tcp://192.0.2.1:5555" in launcher.stderr, launcher.stderr
+    running = [p.pid for p in psutil.process_iter(["cmdline"]) if path in (p.info["cmdline"] or [])]
+    assert not running
+
+
 def test_pidfile_from_the_circus_section(workdir):
     pidfile = os.path.join(workdir, "from-ini.pid")
     path, _ = write_config(workdir, "pidfile = %s\n[watcher:w]\ncmd = sleep 120\n" % pidfile)
