@@ -68,7 +68,7 @@ Reply: ok (with waiting, once processes are managed or reloaded)
         if len(args.pairs) % 2:
             raise ValueError("set takes key value pairs, got an odd number of words")
         options = {}
-        for key, value in zip(args.pairs[::2], args.pairs[1::2], strict=True):
+        for key, value in zip(args.pairs[::2], args.pairs[1::2]):
             options[key] = convert_option(key, value)
         msg = super().message(args)
         msg["properties"].update(name=args.name, options=options)

@@ -60,7 +60,7 @@ def _number(value, suffix=""):
 def _place(cells, width):
     """One line with cells at circus-top's columns, cut to width."""
     line = ""
-    for column, cell in zip(COLUMNS, cells, strict=False):
+    for column, cell in zip(COLUMNS, cells):
         line = line.ljust(column) + cell + " "
     return line.rstrip()[:max(width - 1, 0)]
 

@@ -75,7 +75,7 @@ def test_raw_sub_gets_per_pid_and_aggregate_messages(run_arbiter, lines, stats_e
             any(t == "stat.circus" for t in topics)
     stat_stream.wait_for(complete, what="per-pid + aggregate messages of 3 processes")
 
-    for pid, topic in zip(pids, per_pid, strict=True):
+    for pid, topic in zip(pids, per_pid):
         body = stat_stream.bodies(topic)[-1]
         assert set(body) == PER_PID_FIELDS
         assert body["pid"] == body["subtopic"] == pid and body["name"] is None
