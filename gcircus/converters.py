@@ -89,7 +89,9 @@ def to_duration(value):
 def to_signum(value):
     """Return a signal number from ``15``, ``TERM``, ``SIGTERM``, ``sigterm`` or ``SIGRTMIN+2``."""
     text = str(value).strip()
-    if text.isdigit():
+    if isinstance(value, int) and not isinstance(value, bool):   # a signal.Signals too (its str() differs across versions)
+        number = int(value)
+    elif text.isdigit():
         number = int(text)
     else:
         match = _SIGNAL_RE.match(text.upper())
