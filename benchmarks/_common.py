@@ -25,6 +25,15 @@ ROOT = os.path.dirname(HERE)
 RESULTS_DIR = os.path.join(HERE, "results")
 COMPARE_VENV = os.path.join(HERE, ".venv-compare")
 COMPARE_PACKAGES = ("circus==0.19.0", "supervisor==4.3.0", "psutil")
+# The [supervisord] section every benchmark's supervisord.conf starts with (str.format field: workdir).
+SUPERVISORD_SECTION = """\
+[supervisord]
+nodaemon = true
+logfile = {workdir}/supervisord.log
+pidfile = {workdir}/supervisord.pid
+childlogdir = {workdir}
+loglevel = warn
+"""
 
 
 # -- the comparison venv -----------------------------------------------------------------------------------------

@@ -45,13 +45,7 @@ warmup_delay = 0
 {watcher_extra}
 """
 
-SUPERVISOR_CONF = """\
-[supervisord]
-nodaemon = true
-logfile = {workdir}/supervisord.log
-pidfile = {workdir}/supervisord.pid
-childlogdir = {workdir}
-loglevel = warn
+SUPERVISOR_CONF = _common.SUPERVISORD_SECTION + """\
 minfds = {minfds}
 
 [inet_http_server]

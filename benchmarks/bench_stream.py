@@ -49,13 +49,7 @@ stderr_stream.class = FileStream
 stderr_stream.filename = {errors}
 """
 
-SUPERVISOR_CONF = """\
-[supervisord]
-nodaemon = true
-logfile = {workdir}/supervisord.log
-pidfile = {workdir}/supervisord.pid
-childlogdir = {workdir}
-loglevel = warn
+SUPERVISOR_CONF = _common.SUPERVISORD_SECTION + """\
 
 [program:writer]
 command = {writer}
