@@ -2,8 +2,9 @@
 request becomes a command call and an exception becomes a wire error
 (spec §1, §2; DESIGN §7, §8).
 
-Every request runs in its own greenlet, so a command waiting on one watcher
-never delays commands on other watchers, and read-only commands never wait.
+Every request that may wait runs in its own greenlet, so a command waiting on one
+watcher never delays commands on other watchers; cheap reads (`instant` commands)
+are answered inline by the reader, and every reply is written by whoever has it.
 Every request that carries a routing identity gets an answer — malformed JSON,
 a non-object, a missing command, wrong frame counts and oversized bodies
 included — unless it asked not to (`msg_type: cast`).
@@ -16,7 +17,6 @@ import traceback
 import gevent
 import zmq.green as zmq
 from gevent.pool import Group
-
 from zmq import Socket as PlainSocket
 
 from gcircus import curve
@@ -131,7 +131,8 @@ class Controller:
             self._guards.extend(self.security.rebind(publisher, "events", self.arbiter.options))
 
     def stop(self):
-        """Stop serving: in-flight requests are answered with an error, queued replies flushed."""
+        """Stop serving: requests still in flight get STOP_GRACE to finish, then an error reply;
+        the socket lingers CLOSE_LINGER_MS so the last replies (quit's) leave."""
         current = gevent.getcurrent()
         for greenlet in (self._receiver,):
             if greenlet is not None and greenlet is not current:
@@ -185,7 +186,7 @@ class Controller:
 
     def _receive_loop(self):
         """Owned by the controller; lives from start() until stop(); reads requests and
-        hands each one to its own greenlet."""
+        answers instant ones itself, hands the others to a greenlet each."""
         while True:
             try:
                 frames = self._reader.recv_multipart()
@@ -333,7 +334,6 @@ class Controller:
             self._reader.send_multipart(frames)
         except zmq.ZMQError as error:
             logger.warning("controller: could not send a reply: %s", error)
-
 
 
 def split_envelope(frames):

@@ -16,9 +16,7 @@ import shutil
 import subprocess
 import types
 
-
 from gcircus.exc import SpawnError
-
 
 
 def _load_unpatched_popen():
