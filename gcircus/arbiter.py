@@ -31,7 +31,7 @@ class Arbiter:
     (None disables either). check_delay: period of the safety-net sweep that reaps
     exits the hub might have missed and enforces counts — exits themselves are
     handled the moment they happen. stats_endpoint, plugins and sockets are wired by
-    gcircus.stats, gcircus.plugins_host and gcircus.sockets. httpd/httpd_host/httpd_port
+    gcircus.stats, gcircus.plugin_host.manager and gcircus.sockets. httpd/httpd_host/httpd_port
     are accepted for Circus compatibility, but gcircus has no web dashboard: with
     httpd=True a warning says so at start.
     """
@@ -70,7 +70,9 @@ class Arbiter:
         self._signal_handlers = []
         self._thread_ident = None
         self._hub = None
-        self.config_file = None      # set by gcircus.configured when built from an INI file
+        self.config_source = None    # a gcircus.config.ConfigSource when built from an INI file
+        self.stats_streamer = None
+        self.plugin_manager = None
         self.restart_requested = False
         for watcher in watchers or []:
             self._register(watcher)
@@ -143,10 +145,23 @@ class Arbiter:
             self.controller = Controller(self, self.endpoint, self.context)
             self.controller.start()
             self.services.append(self.controller)
-        for starter in _SERVICE_STARTERS:
-            service = starter(self)
-            if service is not None:
-                self.services.append(service)
+        self._start_stats()
+        self._start_plugins()
+
+    def _start_stats(self):
+        from gcircus.stats.publisher import start_stats     # a daemon without stats never loads it
+        self.stats_streamer = start_stats(self)
+        if self.stats_streamer is not None:
+            self.services.append(self.stats_streamer)
+
+    def _start_plugins(self):
+        """The same plugin manager serves every start of one arbiter (reloadconfig changes it)."""
+        if self.plugin_manager is None:
+            if not self.plugins:
+                return
+            from gcircus.plugin_host.manager import PluginManager
+            self.plugin_manager = PluginManager(self)
+        self.services.append(self.plugin_manager.start())
 
     def start(self):
         """Start every autostart watcher by priority and serve until stop(); blocks."""
@@ -165,6 +180,11 @@ class Arbiter:
         logger.info("Arbiter now waiting for commands")
         self.started.set()
         self._stopped.wait()
+
+    @property
+    def config_file(self):
+        """The INI file this arbiter was built from, or None."""
+        return None if self.config_source is None else self.config_source.path
 
     @property
     def stopping(self):
@@ -291,8 +311,7 @@ class Arbiter:
         """Apply the config file's current content (the `reloadconfig` command)."""
         if self.config_file is None:
             raise ArgumentError("this arbiter was not started from a config file: nothing to reload")
-        from gcircus.configured import reload_config
-        return reload_config(self)
+        return self.config_source.reload(self)
 
     def rebind(self, key, endpoint):
         """Move the controller ('endpoint') or publisher ('pubsub_endpoint') to a new address."""
@@ -340,17 +359,3 @@ def _reopen_log_files():
                 handler.stream = handler._open()
             finally:
                 handler.release()
-
-
-# Components that later modules register: each is starter(arbiter) -> service or None.
-_SERVICE_STARTERS = []
-
-
-def register_service(starter):
-    """Let a component (stats, plugins, httpd) start with every arbiter; returns starter."""
-    _SERVICE_STARTERS.append(starter)
-    return starter
-
-
-# The stats stream and the plugins register their services when imported (kept last: they import this module).
-import gcircus.plugins_host, gcircus.stats.publisher  # noqa: E401,E402,F401

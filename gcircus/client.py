@@ -12,7 +12,8 @@ import uuid
 import zmq
 import zmq.green
 
-from gcircus import DEFAULT_ENDPOINT, DEFAULT_PUBSUB, curve
+from gcircus import DEFAULT_ENDPOINT, DEFAULT_PUBSUB
+from gcircus.endpoints import curve
 from gcircus.exc import CallError
 
 try:

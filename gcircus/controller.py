@@ -19,11 +19,11 @@ import zmq.green as zmq
 from gevent.pool import Group
 from zmq import Socket as PlainSocket
 
-from gcircus import curve
+from gcircus.endpoints import binding, curve
 from gcircus.commands import get_command
 from gcircus.commands.base import Deferred
 from gcircus.exc import ArgumentError, ConflictError, MessageError
-from gcircus.zmq_reader import SocketReader
+from gcircus.endpoints.reader import SocketReader
 
 logger = logging.getLogger("gcircus")
 
@@ -101,7 +101,7 @@ class Controller:
         try:
             if self.security is not None:
                 self._guards.extend(self.security.protect(socket, self.endpoint, "controller"))
-            curve.bind_endpoint(socket, self.endpoint, self.arbiter.options)
+            binding.bind_endpoint(socket, self.endpoint, self.arbiter.options)
             # in-process clients (plugins, DESIGN §7) connect here; inproc skips CurveZMQ
             inproc = "inproc://gcircus-controller-%x" % id(self)
             socket.bind(inproc)
@@ -151,7 +151,7 @@ class Controller:
             self._reader.close()
             self.socket.linger = CLOSE_LINGER_MS
             self.socket.close()
-            curve.remove_ipc_file(self.endpoint)
+            binding.remove_ipc_file(self.endpoint)
             self.socket = None
         self._stop_guards()
 
@@ -162,7 +162,7 @@ class Controller:
         if self.socket is None:
             self.endpoint = endpoint
             return
-        curve.bind_endpoint(self.socket, endpoint, self.arbiter.options)
+        binding.bind_endpoint(self.socket, endpoint, self.arbiter.options)
         old, self.endpoint = self.endpoint, endpoint
         gevent.spawn_later(REBIND_GRACE, self._release_endpoint, old).name = "controller[unbind]"
 

@@ -3,7 +3,7 @@
 A plugin is a subscriber: `handle_recv(data)` gets every `watcher.*` event as
 `[topic_bytes, body_bytes]`, and `call`/`cast` send commands to the controller
 exactly as a remote client would. gcircus runs each configured plugin as a
-greenlet on the arbiter's hub (gcircus.plugins_host); `start()` also runs one
+greenlet on the arbiter's hub (gcircus.plugin_host.manager); `start()` also runs one
 stand-alone against a daemon's endpoints.
 
 Everything a plugin does runs on the hub, so it must never block: use gevent's
@@ -269,7 +269,7 @@ class CircusPlugin:
         """Run against `endpoint` / `pubsub_endpoint` until stop() (blocks this greenlet)."""
         if not self.active:
             raise ValueError("Will not start an inactive plugin")
-        from gcircus.plugin_session import StandaloneSession
+        from gcircus.plugin_host.session import StandaloneSession
         StandaloneSession(self).run()
 
     def stop(self):

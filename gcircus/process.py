@@ -1,6 +1,6 @@
 """Process: one supervised child.
 
-A Process spawns its child through gcircus.spawner and learns of its exit from a
+A Process spawns its child through gcircus.supervision.spawner and learns of its exit from a
 gevent child watcher registered before the spawning greenlet can yield, so no exit
 is ever missed or polled for (DESIGN §4). Exit listeners are called from the hub.
 """
@@ -15,8 +15,9 @@ import gevent
 import psutil
 from gevent.event import Event
 
-from gcircus import cmdline, spawner
-from gcircus.procinfo import get_info
+from gcircus.supervision import cmdline
+from gcircus.supervision import spawner
+from gcircus.supervision.procinfo import get_info
 
 logger = logging.getLogger("gcircus")
 

@@ -10,7 +10,7 @@ import time
 
 import zmq.green as zmq
 
-from gcircus import curve
+from gcircus.endpoints import binding
 
 logger = logging.getLogger("gcircus")
 
@@ -64,7 +64,7 @@ class Publisher:
 
     def _bind(self, socket, endpoint):
         try:
-            curve.bind_endpoint(socket, endpoint, self.options)
+            binding.bind_endpoint(socket, endpoint, self.options)
         except OSError as error:
             raise OSError("pubsub_endpoint: %s" % error) from error
 
@@ -72,7 +72,7 @@ class Publisher:
         if self.socket is not None:
             self.socket.close()
             self.socket = None
-            curve.remove_ipc_file(self.endpoint)
+            binding.remove_ipc_file(self.endpoint)
 
     def add_listener(self, listener):
         """listener(topic: str, message: dict) is called for every event, in the publisher's greenlet."""

@@ -16,16 +16,16 @@ import gevent
 from gevent.lock import RLock
 from gevent.queue import Queue
 
-from gcircus import cmdline
+from gcircus.supervision import cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
 from gcircus.exc import SpawnError
-from gcircus.hooks import Hooks
+from gcircus.supervision.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
-from gcircus.pidfds import ProcessHandles
+from gcircus.supervision.pidfds import ProcessHandles
 from gcircus.process import UNEXISTING, Process, describe_exit
 from gcircus.sockets import ProcessSockets
 from gcircus.states import WatcherState, check_transition
-from gcircus.watcher_streams import WatcherStreams
+from gcircus.supervision.output import WatcherStreams
 
 logger = logging.getLogger("gcircus")
 

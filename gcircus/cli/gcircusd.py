@@ -1,5 +1,5 @@
 """gcircusd: run an arbiter from a Circus INI file (argument parsing and process
-plumbing only; the work is in gcircus.configured and gcircus.arbiter)."""
+plumbing only; the work is in gcircus.config.build and gcircus.arbiter)."""
 import argparse
 import contextlib
 import errno
@@ -234,7 +234,7 @@ def _serve(args, config, report):
     """Run arbiters until one stops without asking for a restart; the first start is reported."""
     import gevent
     from gcircus.config import ConfigError
-    from gcircus.configured import arbiter_from_config
+    from gcircus.config.build import arbiter_from_config
     while True:
         arbiter = arbiter_from_config(config, args.config, args.backend,
                                       command_line=command_line_settings(args))

@@ -1,7 +1,7 @@
 """add: create a watcher, optionally starting it (spec §2.2 add)."""
 from gcircus.commands.base import Command, Deferred, check_bool, check_type
 from gcircus.exc import MessageError
-from gcircus.watcher_settings import watcher_kwargs
+from gcircus.commands.watcher_options import watcher_kwargs
 
 
 class Add(Command):

@@ -5,7 +5,7 @@ import gevent
 import psutil
 
 from gcircus.commands.base import Command
-from gcircus.procinfo import get_info
+from gcircus.supervision.procinfo import get_info
 
 # cpu_percent compares two samples; the first is taken this long before the second.
 CPU_SAMPLE_INTERVAL = 0.01

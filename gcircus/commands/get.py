@@ -2,7 +2,7 @@
 from gcircus.commands._options_output import format_options
 from gcircus.commands.base import Command, check_name, get_watcher
 from gcircus.exc import MessageError
-from gcircus.watcher_settings import get_option
+from gcircus.commands.watcher_options import get_option
 
 
 class Get(Command):

@@ -1,7 +1,7 @@
 """options: every option of a watcher with its value (spec §2.2 options, §6.5)."""
 from gcircus.commands._options_output import format_options
 from gcircus.commands.base import Command, check_name, get_watcher
-from gcircus.watcher_settings import get_options
+from gcircus.commands.watcher_options import get_options
 
 
 class Options(Command):

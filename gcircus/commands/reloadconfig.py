@@ -23,7 +23,7 @@ has its ok, and the refusal is in the daemon's log).
 
     def execute(self, arbiter, props):
         # Checked before the reply, so the client hears about it (errno 3).
-        if getattr(arbiter, "config_file", None) is None:
+        if arbiter.config_file is None:
             raise MessageError("reloadconfig: this arbiter was not started from a configuration "
                                "file, there is nothing to re-read")
 

@@ -22,7 +22,7 @@ Reply: ok; for one matching watcher with waiting,
     def execute(self, arbiter, props):
         watchers = self.selected(arbiter, props)
         if watchers is None:
-            if getattr(arbiter, "config_file", None) is not None and hasattr(arbiter, "restart"):
+            if arbiter.config_file is not None and hasattr(arbiter, "restart"):
                 # The arbiter closes its sockets: it restarts once the reply is out.
                 return Deferred(finish=arbiter.restart)
             return Deferred(lambda: _restart_all(arbiter))

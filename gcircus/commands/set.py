@@ -6,7 +6,7 @@ reloads gracefully when a key needs new processes (cmd, env, uid...).
 """
 from gcircus.commands.base import Command, Deferred, check_name, get_watcher, to_bool
 from gcircus.exc import MessageError
-from gcircus.watcher_settings import MANAGE, RELOAD, apply_options, watcher_lock
+from gcircus.commands.watcher_options import MANAGE, RELOAD, apply_options, watcher_lock
 
 _INT_KEYS = ("numprocesses", "max_retry", "priority", "stdout_stream.max_bytes", "stderr_stream.max_bytes",
              "stdout_stream.backup_count", "stderr_stream.backup_count")

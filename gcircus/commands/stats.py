@@ -1,7 +1,7 @@
 """stats: process information of the watchers (spec §2.2 stats, §5.5)."""
 from gcircus.commands.base import Command, check_bool, check_name, get_watcher, to_int
 from gcircus.exc import MessageError
-from gcircus.hooks import call_extended_stats
+from gcircus.supervision.hooks import call_extended_stats
 
 _FIELDS = ("cmdline", "username", "nice", "mem_info1", "mem_info2", "cpu", "mem", "ctime")
 

@@ -15,7 +15,7 @@ import time
 
 import psutil
 
-from gcircus.procinfo import bytes2human, format_cpu_time, get_info
+from gcircus.supervision.procinfo import bytes2human, format_cpu_time, get_info
 
 __all__ = ["ProcessSampler", "aggregate", "socket_messages", "daemon_info"]
 

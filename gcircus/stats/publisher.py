@@ -19,8 +19,7 @@ import gevent
 import zmq as plain_zmq
 import zmq.green as zmq
 
-from gcircus import curve
-from gcircus.arbiter import register_service
+from gcircus.endpoints import binding, curve
 from gcircus.stats.collector import ProcessSampler, aggregate, socket_messages
 from gcircus.stats.socket_reads import SocketReads
 
@@ -51,7 +50,7 @@ class StatsPublisher:
             security = curve.ServerSecurity.from_options(self.options)
             if security is not None:
                 self._guards.extend(security.protect(socket, self.endpoint, "stats"))
-            curve.bind_endpoint(socket, self.endpoint, self.options)
+            binding.bind_endpoint(socket, self.endpoint, self.options)
         except Exception as error:
             socket.close()
             self._stop_guards()
@@ -208,16 +207,11 @@ def stats_endpoint_of(arbiter):
 
 
 def start_stats(arbiter):
-    """Arbiter service starter: the stats streamer when stats are on, else None."""
+    """The started stats streamer when the arbiter wants stats, else None."""
     endpoint = stats_endpoint_of(arbiter)
     if endpoint is None:
         return None
     options = getattr(arbiter, "options", None) or {}
     interval = options.get("stats_interval") or DEFAULT_INTERVAL
     context = getattr(getattr(arbiter, "controller", None), "context", None)
-    streamer = StatsStreamer(arbiter, endpoint, interval, context)
-    arbiter.stats_streamer = streamer
-    return streamer.start()
-
-
-register_service(start_stats)
+    return StatsStreamer(arbiter, endpoint, interval, context).start()

@@ -11,7 +11,8 @@ import sys
 import psutil
 import pytest
 
-from gcircus import __version__, curve
+from gcircus import __version__
+from gcircus.endpoints import curve
 from gcircus.commands import NAMES
 
 WATCHERS = "[watcher:web]\ncmd = sleep 120\nnumprocesses = 2\n[watcher:worker]\ncmd = sleep 121\n"

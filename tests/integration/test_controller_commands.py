@@ -272,15 +272,19 @@ class FakeSocket:
     def fileno(self):
         return self._fd
 
+    def close(self):
+        self._fd = -1
+
 
 def test_listsockets_reports_host_port_or_path(served_arbiter, call):
     arbiter = served_arbiter([])
-    arbiter.sockets.update(web=FakeSocket("web", 9, host="127.0.0.1", port=8080, backlog=2048),
-                           sock=FakeSocket("sock", 7, path="/tmp/x.sock", backlog=5))
+    arbiter.sockets.add(FakeSocket("web", 9, host="127.0.0.1", port=8080, backlog=2048))
+    arbiter.sockets.add(FakeSocket("sock", 7, path="/tmp/x.sock", backlog=5))
     sockets = ok(call("listsockets"))["sockets"]
     assert sockets == [{"fd": 7, "name": "sock", "backlog": 5, "path": "/tmp/x.sock"},
                        {"fd": 9, "name": "web", "backlog": 2048, "host": "127.0.0.1", "port": 8080}]
-    arbiter.sockets.clear()
+    arbiter.sockets.remove("web")
+    arbiter.sockets.remove("sock")
 
 
 def test_events_reach_subscribers_with_circus_topics(served_arbiter, call, wire_events):

@@ -10,7 +10,7 @@ import time
 import gevent
 import pytest
 
-from gcircus import curve
+from gcircus.endpoints import curve
 from gcircus.client import CircusClient, CircusConsumer
 from gcircus.exc import CallError
 from gcircus.watcher import Watcher

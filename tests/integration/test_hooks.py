@@ -10,7 +10,7 @@ import gevent
 import psutil
 import pytest
 
-from gcircus.hooks import call_extended_stats
+from gcircus.supervision.hooks import call_extended_stats
 from gcircus.process import UNEXISTING
 from gcircus.watcher import Watcher
 from tests.fixtures import hooks as hook_functions

@@ -90,7 +90,6 @@ def test_a_socket_replaced_live_is_watched_in_place_of_the_old_one(run_arbiter, 
     arbiter = run_arbiter([watcher], sockets=[web])
     arbiter.sockets.remove("web")              # the read watcher goes before the fd is closed
     replacement = CircusSocket("web", host="127.0.0.1", port=0)
-    replacement.bind_and_listen()
-    arbiter.sockets["web"] = replacement       # a plain dict assignment, as reloadconfig may do
+    assert arbiter.sockets.add(replacement)    # bound at once: the arbiter runs
     reply = http_get(("127.0.0.1", replacement.port))
     assert reply["port"] == replacement.port and watcher.is_active()

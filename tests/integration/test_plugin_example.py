@@ -7,7 +7,7 @@ import sys
 import gevent
 import pytest
 
-from gcircus.configured import load_arbiter
+from gcircus.config.build import load_arbiter
 from tests.integration.conftest import loopback_endpoints, wait_until
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),

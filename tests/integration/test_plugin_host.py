@@ -10,7 +10,7 @@ from gevent.event import Event
 
 from gcircus.arbiter import Arbiter
 from gcircus.plugin import CircusPlugin
-from gcircus.plugins_host import PluginLoadError, PluginWatcher
+from gcircus.plugin_host.manager import PluginLoadError, PluginWatcher
 from gcircus.watcher import Watcher
 from tests.integration.conftest import wait_until
 
@@ -234,7 +234,7 @@ def test_circus_names_are_served_by_gcircus_without_circus():
     import subprocess
     import sys
     script = "\n".join([
-        "from gcircus import circus_names",
+        "from gcircus.plugin_host import circus_names",
         "assert circus_names.install(force=True)",
         "from circus.plugins import CircusPlugin",
         "from circus import logger, __version__",
@@ -274,7 +274,7 @@ def test_a_plugin_runs_standalone_against_public_endpoints(served_arbiter, endpo
 
 
 def test_reloadconfig_adds_changes_and_removes_plugin_sections(tmp_path, endpoints, events):
-    from gcircus.configured import load_arbiter
+    from gcircus.config.build import load_arbiter
     config = tmp_path / "circus.ini"
     head = "[circus]\nendpoint = %s\npubsub_endpoint = %s\n\n" % (endpoints.control, endpoints.pubsub)
     section = "[plugin:%s]\nuse = " + HERE + ".Recorder\ncolour = %s\n\n"

@@ -1,4 +1,4 @@
-"""reload_config on a running arbiter built from an INI file: sockets and watchers
+"""reloadconfig (Arbiter.reload_from_config) on a running arbiter built from an INI file: sockets and watchers
 follow the edited file, a socket that cannot bind does not stop the rest, [circus]
 settings are applied live or reported, and a file with a broken section changes nothing."""
 import json
@@ -13,7 +13,7 @@ from gevent.event import Event
 
 from gcircus.client import CircusClient
 from gcircus.config import ConfigError, load_config
-from gcircus.configured import arbiter_from_config, reload_config
+from gcircus.config.build import arbiter_from_config
 
 
 def free_port():
@@ -66,7 +66,7 @@ def test_sockets_follow_the_file_and_a_bind_failure_is_reported(from_file):
         path.write_text(CIRCUS + socket_section("keep", keep) + socket_section("moving", moved)
                         + socket_section("busy", taken.getsockname()[1]) + watcher
                         + "[watcher:other]\ncmd = sleep 121\nnumprocesses = 2\n")
-        summary = reload_config(arbiter)
+        summary = arbiter.reload_from_config()
         assert summary["sockets"]["added"] == ["busy"] and summary["sockets"]["removed"] == ["gone"]
         assert summary["sockets"]["changed"] == ["moving"]
         assert any("busy" in error for error in summary["sockets"]["errors"])
@@ -158,7 +158,7 @@ def test_live_circus_settings_are_applied(from_file, events, log_lines, process_
     assert current_umask() == 0o002
     path.write_text(circus_section(check_delay=0.1, umask="027", loglevel="debug", max_message_size=2048,
                                    warmup_delay=0.5) + watcher)
-    summary = reload_config(arbiter)
+    summary = arbiter.reload_from_config()
     assert summary["settings"] == ["check_delay", "loglevel", "max_message_size", "umask", "warmup_delay"]
     assert current_umask() == 0o027
     assert logging.getLogger().level == logging.DEBUG
@@ -178,7 +178,7 @@ def test_check_delay_from_zero_starts_the_sweep(from_file, events):
     watcher = "[watcher:w]\ncmd = sleep 120\n"
     arbiter, path = from_file(circus_section(check_delay=0) + watcher)
     path.write_text(circus_section(check_delay=0.1) + watcher)
-    reload_config(arbiter)
+    arbiter.reload_from_config()
     arbiter.get_watcher("w").numprocesses = 2
     events.wait_count("watcher.w.spawn", 2, timeout=5)
 
@@ -187,7 +187,7 @@ def test_settings_needing_a_restart_are_reported_and_not_pretended(from_file, lo
     arbiter, path = from_file(CIRCUS + "[watcher:w]\ncmd = sleep 120\n")
     path.write_text(circus_section(debug="true", fqdn_prefix="web1", statsd="true")
                     + "[watcher:w]\ncmd = sleep 120\n")
-    assert reload_config(arbiter)["settings"] == ["debug", "fqdn_prefix", "statsd"]
+    assert arbiter.reload_from_config()["settings"] == ["debug", "fqdn_prefix", "statsd"]
     for key in ("debug", "fqdn_prefix", "statsd"):
         log_lines.wait_for("reloadconfig: [circus] %s changed; it takes effect at the next restart "
                            "of the daemon" % key)
@@ -196,10 +196,10 @@ def test_settings_needing_a_restart_are_reported_and_not_pretended(from_file, lo
 
 def test_command_line_settings_win_over_the_edited_file(tmp_path, from_file, log_lines, process_settings):
     arbiter, path = from_file(CIRCUS + "[watcher:w]\ncmd = sleep 120\n")
-    arbiter.command_line = {"loglevel": "warning"}
+    arbiter.config_source.command_line = {"loglevel": "warning"}
     logging.getLogger().setLevel(logging.WARNING)
     path.write_text(circus_section(loglevel="debug") + "[watcher:w]\ncmd = sleep 120\n")
-    reload_config(arbiter)
+    arbiter.reload_from_config()
     assert logging.getLogger().level == logging.WARNING
     log_lines.wait_for("[circus] loglevel changed; the command line's value 'warning' stays in force")
 
@@ -213,9 +213,9 @@ def test_a_key_added_or_removed_in_a_watcher_section_replaces_it(from_file):
     for text in (plain + "max_age = 100\n", plain, plain + "custom_key = 1\n", plain):
         before = {p.pid for p in arbiter.get_watcher("w").processes.values()}
         path.write_text(CIRCUS + text)
-        assert reload_config(arbiter)["watchers"]["replaced"] == ["w"], text
+        assert arbiter.reload_from_config()["watchers"]["replaced"] == ["w"], text
         assert not before & {p.pid for p in arbiter.get_watcher("w").processes.values()}
-    assert reload_config(arbiter)["watchers"]["replaced"] == []   # unchanged file: nothing to do
+    assert arbiter.reload_from_config()["watchers"]["replaced"] == []   # unchanged file: nothing to do
 
 
 # -- a file with errors changes nothing --------------------------------------------------
@@ -235,12 +235,12 @@ def test_a_broken_section_refuses_the_whole_reload(from_file):
     before = pids(arbiter)
     path.write_text(CIRCUS + BROKEN)
     with pytest.raises(ConfigError) as raised:
-        reload_config(arbiter)
+        arbiter.reload_from_config()
     assert "reloadconfig refused, nothing was changed" in str(raised.value)
     assert "[watcher:b] numprocesses: invalid integer 'tow'" in str(raised.value)
     assert pids(arbiter) == before
     path.write_text(CIRCUS + BROKEN.replace("numprocesses = tow\n", ""))
-    summary = reload_config(arbiter)    # fixed: the whole edit applies against the running state
+    summary = arbiter.reload_from_config()    # fixed: the whole edit applies against the running state
     assert summary["watchers"]["replaced"] == ["a"] and summary["watchers"]["added"] == ["c"]
 
 

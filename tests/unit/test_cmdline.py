@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from gcircus.cmdline import build_argv, build_env, build_variables, substitute
+from gcircus.supervision.cmdline import build_argv, build_env, build_variables, substitute
 
 
 def test_substitution_is_case_insensitive_and_keeps_unknown_keys():

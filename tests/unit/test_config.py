@@ -11,7 +11,7 @@ import signal
 import pytest
 
 from gcircus.config import ConfigError, load_config
-from gcircus.config_sections import WATCHER_CONVERTERS
+from gcircus.config.sections import WATCHER_CONVERTERS
 from gcircus.options import WATCHER_DEFAULTS
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "config"))

@@ -1,9 +1,9 @@
-"""Unit tests of gcircus.config_parser: Circus's INI parsing rules and syntax-error reporting."""
+"""Unit tests of gcircus.config.parser: Circus's INI parsing rules and syntax-error reporting."""
 import os
 
 import pytest
 
-from gcircus.config_parser import ConfigError, IniDocument
+from gcircus.config.parser import ConfigError, IniDocument
 
 FIXTURES = os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "config")
 

@@ -1,5 +1,5 @@
 """Circus's info formatting."""
-from gcircus.procinfo import bytes2human, format_cpu_time
+from gcircus.supervision.procinfo import bytes2human, format_cpu_time
 
 
 def test_bytes2human():

@@ -14,7 +14,7 @@ import time
 
 import gevent
 
-from gcircus.sockets import sockets_used_by
+from gcircus.sockets.usage import sockets_used_by
 
 logger = logging.getLogger("gcircus")
 

@@ -35,7 +35,7 @@ def _circus_package():
 def _circus_util():
     from gcircus.converters import to_bool, to_signum
     from gcircus.plugin import human2bytes
-    from gcircus.procinfo import bytes2human
+    from gcircus.supervision.procinfo import bytes2human
     module = types.ModuleType("circus.util", "the helpers of circus.util that plugins use")
     module.to_bool, module.to_signum = to_bool, to_signum
     module.human2bytes, module.bytes2human = human2bytes, bytes2human

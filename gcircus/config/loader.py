@@ -17,9 +17,9 @@ import glob
 import logging
 import os
 
-from gcircus import config_env
-from gcircus.config_parser import ConfigError, IniDocument, Section
-from gcircus.config_sections import build_circus, build_plugin, build_socket, build_watcher
+from gcircus.config import env as config_env
+from gcircus.config.parser import ConfigError, IniDocument, Section
+from gcircus.config.sections import build_circus, build_plugin, build_socket, build_watcher
 from gcircus.converters import to_word_list
 
 __all__ = ["ConfigError", "load_config"]

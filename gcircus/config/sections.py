@@ -11,7 +11,7 @@ once; each message reads ``<file> [<section>] <key>: <reason>``.  Builders take 
 (see config_env) and append non-fatal remarks to a ``warnings`` list.
 """
 from gcircus import converters as conv
-from gcircus.config_parser import ConfigError
+from gcircus.config.parser import ConfigError
 from gcircus.options import WATCHER_DEFAULTS
 
 _ABSENT = object()

@@ -1,97 +1,38 @@
-"""From a loaded INI configuration (gcircus.config) to a running Arbiter, and back
-again on `reloadconfig`: the diff of spec §9.6 with Circus's gaps fixed — keys
-added or removed are changes, arbiter-level settings are applied, sockets and
-plugins follow their sections.
+"""`reloadconfig`: apply the configuration file's current content to a running arbiter.
+
+Circus's diff with its gaps fixed: keys added or removed are changes, arbiter-level
+settings are applied live where they can be (the rest are logged as needing a
+restart), sockets and plugins follow their sections, and a file with a broken
+section is refused whole.
 """
 import logging
 import os
 
-from gcircus.arbiter import Arbiter
-from gcircus.config import ConfigError, load_config
-from gcircus.watcher import Watcher
+from gcircus.config.loader import load_config
+from gcircus.config.objects import ARBITER_OPTION_KEYS, sockets_from, watchers_from
+from gcircus.config.parser import ConfigError
 
 logger = logging.getLogger("gcircus")
 
-# [circus] keys that are the Arbiter's own keyword options (the rest are named parameters).
-_ARBITER_OPTION_KEYS = ("statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc",
-                        "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask",
-                        "endpoint_owner", "endpoint_mode", "max_message_size", "stats_interval",
-                        "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs")
+class ConfigSource:
+    """Where an arbiter's configuration comes from, and what was applied last.
 
+    path: the INI file (None for a config built in memory: nothing to reload);
+    config: the loaded configuration applied last; command_line: the [circus] keys
+    gcircusd's options override (reloadconfig leaves them alone); backend: the
+    stream backend watchers get unless their section names one; errors: the
+    loader's findings at the last load."""
 
-def build_watcher(spec, backend=None):
-    """A Watcher from a config watcher dict; remembers the dict for reloadconfig."""
-    spec = dict(spec)
-    name, cmd = spec.pop("name"), spec.pop("cmd")
-    if backend and "stream_backend" not in spec:
-        spec["stream_backend"] = backend
-    watcher = Watcher(name, cmd, **spec)
-    watcher.config_spec = dict(spec, name=name, cmd=cmd)
-    return watcher
+    def __init__(self, path, config, command_line=None, backend=None, errors=()):
+        self.path = path
+        self.config = config
+        self.command_line = dict(command_line or {})
+        self.backend = backend
+        self.errors = list(errors)
 
-
-def build_socket(spec):
-    from gcircus.sockets import CircusSocket
-    sock = CircusSocket.load_from_config(dict(spec))
-    sock.config_spec = dict(spec)
-    return sock
-
-
-def _watchers_from(config, backend, errors):
-    watchers = []
-    for spec in config["watchers"]:
-        try:
-            watchers.append(build_watcher(spec, backend))
-        except (ValueError, ImportError, KeyError, TypeError) as error:
-            message = "watcher %s: %s (skipped)" % (spec.get("name"), error)
-            logger.error(message)
-            errors.append(message)
-    return watchers
-
-
-def _sockets_from(config, errors):
-    sockets = []
-    for spec in config["sockets"]:
-        try:
-            sockets.append(build_socket(spec))
-        except (ValueError, OSError) as error:
-            message = "socket %s: %s (skipped)" % (spec.get("name"), error)
-            logger.error(message)
-            errors.append(message)
-    return sockets
-
-
-def arbiter_from_config(config, config_file=None, backend=None, command_line=None):
-    """Build (not start) the Arbiter a loaded config describes.
-
-    command_line: the [circus] keys gcircusd's options override ({key: value}); reloadconfig
-    leaves them alone."""
-    circus = config["circus"]
-    backend = backend or circus.get("stream_backend") or "gevent"
-    errors = list(config.get("errors", []))
-    options = {key: circus[key] for key in _ARBITER_OPTION_KEYS if key in circus}
-    stats_endpoint = circus["stats_endpoint"] if circus.get("statsd") else None
-    arbiter = Arbiter(
-        _watchers_from(config, backend, errors), circus["endpoint"], circus["pubsub_endpoint"],
-        check_delay=circus["check_delay"], stats_endpoint=stats_endpoint,
-        plugins=[dict(p) for p in config["plugins"]], sockets=_sockets_from(config, errors),
-        warmup_delay=circus["warmup_delay"], httpd=circus.get("httpd", False),
-        httpd_host=circus.get("httpd_host", "localhost"), httpd_port=circus.get("httpd_port", 8080),
-        **options)
-    arbiter.config_file = config_file
-    arbiter.config = config
-    arbiter.stream_backend = backend
-    arbiter.config_errors = errors
-    arbiter.command_line = dict(command_line or {})
-    return arbiter
-
-
-def load_arbiter(config_file, backend=None):
-    """load_config + arbiter_from_config; ConfigError propagates (nothing is started)."""
-    return arbiter_from_config(load_config(config_file), config_file, backend)
-
-
-# -- reloadconfig ------------------------------------------------------------------
+    def reload(self, arbiter):
+        """Apply the file's current content to arbiter (the `reloadconfig` command)."""
+        return reload_config(arbiter, self)
 
 
 def _changed_settings(old, new):
@@ -112,38 +53,39 @@ def _only_numprocesses_differs(old, new):
     return [key for key in keys if old.get(key) != new.get(key)] == ["numprocesses"]
 
 
-def reload_config(arbiter):
+def reload_config(arbiter, source):
     """Apply the config file's current content to a running arbiter; returns a summary.
 
     A file that cannot be read or parsed, or that has a broken section (which a fresh start
     would skip), raises ConfigError and nothing changes: applying the rest would remove the
     watcher whose section has a typo.
     """
-    config = load_config(arbiter.config_file)
+    config = load_config(source.path)
     if config["errors"]:
         raise ConfigError("reloadconfig refused, nothing was changed: %s has %d error(s): %s" % (
-            arbiter.config_file, len(config["errors"]), "; ".join(config["errors"])), config["errors"])
+            source.path, len(config["errors"]), "; ".join(config["errors"])), config["errors"])
     summary = {"settings": [], "sockets": {}, "watchers": {}, "plugins": {}}
-    summary["settings"] = _apply_settings(arbiter, config["circus"])
+    summary["settings"] = _apply_settings(arbiter, source, config["circus"])
     replaced_by_socket = _reload_sockets(arbiter, config, summary)
-    _reload_watchers(arbiter, config, summary, replaced_by_socket)
+    _reload_watchers(arbiter, source.backend, config, summary, replaced_by_socket)
     _reload_plugins(arbiter, config, summary)
-    arbiter.config = config
+    source.config = config
+    source.errors = []
     return summary
 
 
-def _apply_settings(arbiter, new):
+def _apply_settings(arbiter, source, new):
     """Apply the changed [circus] settings a running arbiter can take; warn about the rest."""
-    old = arbiter.config["circus"]
+    old = source.config["circus"]
     changed = _changed_settings(old, new)
-    command_line = getattr(arbiter, "command_line", None) or {}
+    command_line = source.command_line
     for key in changed:
         if key in command_line:
             logger.info("reloadconfig: [circus] %s changed; the command line's value %r stays in force",
                         key, command_line[key])
         elif key in _LIVE_SETTINGS:
-            _LIVE_SETTINGS[key](arbiter, new[key])
-            if key in _ARBITER_OPTION_KEYS:
+            _LIVE_SETTINGS[key](arbiter, source, new[key])
+            if key in ARBITER_OPTION_KEYS:
                 arbiter.options[key] = new[key]
             logger.info("reloadconfig: [circus] %s is now %r", key, new[key])
         else:
@@ -152,7 +94,7 @@ def _apply_settings(arbiter, new):
     return changed
 
 
-def _set_umask(arbiter, value):
+def _set_umask(arbiter, source, value):
     arbiter.umask = value
     if value is None:
         logger.warning("reloadconfig: [circus] umask removed; the daemon keeps its current umask")
@@ -160,10 +102,9 @@ def _set_umask(arbiter, value):
         os.umask(int(value))
 
 
-def _set_loglevel(arbiter, value):
+def _set_loglevel(arbiter, source, value):
     from gcircus.logsetup import set_level
-    command_line = getattr(arbiter, "command_line", None) or {}
-    loggerconfig = command_line.get("loggerconfig") or arbiter.config["circus"].get("loggerconfig")
+    loggerconfig = source.command_line.get("loggerconfig") or source.config["circus"].get("loggerconfig")
     if loggerconfig not in (None, "default"):
         logger.warning("reloadconfig: [circus] loglevel is not used: the logger config %s sets the "
                        "levels", loggerconfig)
@@ -171,30 +112,30 @@ def _set_loglevel(arbiter, value):
         set_level(value or "info")
 
 
-def _set_max_message_size(arbiter, value):
+def _set_max_message_size(arbiter, source, value):
     from gcircus import controller as control
     target = arbiter.controller
     if target is not None:
         target.max_message_size = int(value or control.DEFAULT_MAX_MESSAGE_SIZE)
 
 
-def _set_stats_interval(arbiter, value):
+def _set_stats_interval(arbiter, source, value):
     from gcircus.stats.publisher import DEFAULT_INTERVAL
-    streamer = getattr(arbiter, "stats_streamer", None)
+    streamer = arbiter.stats_streamer
     if streamer is not None:    # read at its next round
         streamer.interval = float(value or DEFAULT_INTERVAL)
 
 
 # [circus] settings a running arbiter takes on without a restart, and how.
 _LIVE_SETTINGS = {
-    "check_delay": lambda arbiter, value: arbiter.set_check_delay(value),
-    "warmup_delay": lambda arbiter, value: setattr(arbiter, "warmup_delay", float(value)),
+    "check_delay": lambda arbiter, source, value: arbiter.set_check_delay(value),
+    "warmup_delay": lambda arbiter, source, value: setattr(arbiter, "warmup_delay", float(value)),
     "umask": _set_umask,
     "loglevel": _set_loglevel,
     "max_message_size": _set_max_message_size,
     "stats_interval": _set_stats_interval,
-    "endpoint": lambda arbiter, value: arbiter.rebind("endpoint", value),
-    "pubsub_endpoint": lambda arbiter, value: arbiter.rebind("pubsub_endpoint", value),
+    "endpoint": lambda arbiter, source, value: arbiter.rebind("endpoint", value),
+    "pubsub_endpoint": lambda arbiter, source, value: arbiter.rebind("pubsub_endpoint", value),
 }
 
 
@@ -206,7 +147,7 @@ def _reload_sockets(arbiter, config, summary):
         arbiter.sockets.remove(name)
     errors = []
     for name in added + changed:
-        for sock in _sockets_from({"sockets": [new[name]]}, errors):
+        for sock in sockets_from({"sockets": [new[name]]}, errors):
             # a socket that cannot bind is logged and kept unbound; the rest of the reload goes on
             if not arbiter.sockets.add(sock):
                 errors.append("socket %s: cannot bind %s" % (name, getattr(sock, "address", "?")))
@@ -216,10 +157,9 @@ def _reload_sockets(arbiter, config, summary):
             if any("circus.sockets.%s" % name in (w.cmd + str(w.args or "")).lower() for name in touched)}
 
 
-def _reload_watchers(arbiter, config, summary, replaced_by_socket):
+def _reload_watchers(arbiter, backend, config, summary, replaced_by_socket):
     old = {w.name: getattr(w, "config_spec", None) for w in arbiter.watchers
            if not w.name.startswith("plugin:")}
-    backend = getattr(arbiter, "stream_backend", None)
     new = {}
     for spec in config["watchers"]:
         built = dict(spec)
@@ -239,7 +179,7 @@ def _reload_watchers(arbiter, config, summary, replaced_by_socket):
     for name in replaced:
         arbiter.rm_watcher(name)
     errors = []
-    fresh = _watchers_from({"watchers": [new[n] for n in replaced + added]}, backend, errors)
+    fresh = watchers_from({"watchers": [new[n] for n in replaced + added]}, backend, errors)
     for watcher in sorted(fresh, key=lambda w: w.priority, reverse=True):
         arbiter.add_existing_watcher(watcher)
         if watcher.autostart and not watcher.on_demand:
@@ -253,7 +193,7 @@ def _reload_plugins(arbiter, config, summary):
     new = {p["name"]: dict(p) for p in config["plugins"]}
     added, removed, changed = _diff_named(old, new)
     arbiter.plugins = list(new.values())
-    manager = getattr(arbiter, "plugin_manager", None)
+    manager = arbiter.plugin_manager
     if manager is not None:
         manager.apply(added=[new[n] for n in added + changed], removed=removed + changed)
     summary["plugins"] = {"added": added, "removed": removed, "changed": changed}

@@ -10,10 +10,11 @@ import contextlib
 import resource
 import time
 
-from gcircus import cmdline, spawner
+from gcircus.supervision import cmdline
+from gcircus.supervision import spawner
 from gcircus.commands.base import parse_signal, to_bool, to_int, to_number
 from gcircus.exc import MessageError
-from gcircus.hooks import HOOK_NAMES, parse_hook_spec, resolve_name
+from gcircus.supervision.hooks import HOOK_NAMES, parse_hook_spec, resolve_name
 from gcircus.options import REPORTED_OPTIONS
 
 # Follow-up actions of `set`, weakest first: the strongest one needed is performed.

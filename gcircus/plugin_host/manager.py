@@ -19,12 +19,11 @@ import time
 import gevent
 from gevent.queue import Queue
 
-from gcircus import circus_names
+from gcircus.plugin_host import circus_names
 from gcircus.aliases import import_dotted
-from gcircus.arbiter import register_service
 from gcircus.converters import to_bool
 from gcircus.exc import CircusError
-from gcircus.plugin_session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession
+from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -300,13 +299,3 @@ class PluginManager:
         data = [topic.encode("utf-8"), json.dumps(message).encode("utf-8")]
         for watcher in list(self.watchers.values()):
             watcher.runner.deliver(list(data))   # each plugin its own list: handle_recv may change it
-
-
-def _start_plugin_manager(arbiter):
-    """Arbiter service starter: the same manager serves every start of one arbiter."""
-    manager = getattr(arbiter, "plugin_manager", None) or PluginManager(arbiter)
-    arbiter.plugin_manager = manager
-    return manager.start()
-
-
-register_service(_start_plugin_manager)

@@ -1,0 +1,56 @@
+"""Watchers and sockets from their loaded config sections (spec dicts), each remembering
+the spec it was built from so that reloadconfig can tell what changed."""
+import logging
+
+from gcircus.sockets import CircusSocket
+from gcircus.watcher import Watcher
+
+logger = logging.getLogger("gcircus")
+
+# [circus] keys that are the Arbiter's own keyword options (the rest are named parameters).
+ARBITER_OPTION_KEYS = ("statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc",
+                        "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask",
+                        "endpoint_owner", "endpoint_mode", "max_message_size", "stats_interval",
+                        "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs")
+
+
+
+def build_watcher(spec, backend=None):
+    """A Watcher from a config watcher dict; remembers the dict for reloadconfig."""
+    spec = dict(spec)
+    name, cmd = spec.pop("name"), spec.pop("cmd")
+    if backend and "stream_backend" not in spec:
+        spec["stream_backend"] = backend
+    watcher = Watcher(name, cmd, **spec)
+    watcher.config_spec = dict(spec, name=name, cmd=cmd)
+    return watcher
+
+
+def build_socket(spec):
+    sock = CircusSocket.load_from_config(dict(spec))
+    sock.config_spec = dict(spec)
+    return sock
+
+
+def watchers_from(config, backend, errors):
+    watchers = []
+    for spec in config["watchers"]:
+        try:
+            watchers.append(build_watcher(spec, backend))
+        except (ValueError, ImportError, KeyError, TypeError) as error:
+            message = "watcher %s: %s (skipped)" % (spec.get("name"), error)
+            logger.error(message)
+            errors.append(message)
+    return watchers
+
+
+def sockets_from(config, errors):
+    sockets = []
+    for spec in config["sockets"]:
+        try:
+            sockets.append(build_socket(spec))
+        except (ValueError, OSError) as error:
+            message = "socket %s: %s (skipped)" % (spec.get("name"), error)
+            logger.error(message)
+            errors.append(message)
+    return sockets
