@@ -8,6 +8,8 @@ import gevent
 import psutil
 import pytest
 
+from tests.support.wait import dump_greenlets, wait_until  # noqa: F401  (dump_greenlets: used by test modules)
+
 CHILDREN = os.path.join(os.path.dirname(__file__), "fixtures", "children")
 PYTHON = sys.executable
 
@@ -37,15 +39,8 @@ class EventRecorder:
 
     def wait_for(self, predicate, timeout=10, what="event"):
         """Wait until predicate(events) is true; fail with the events seen and a greenlet dump."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self.events):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                dump_greenlets()
-                pytest.fail("timed out after %ss waiting for %s; saw %s"
-                            % (timeout, what, [t for t, _ in self.events][-20:]))
-            self._changed.clear()
-            self._changed.wait(min(remaining, 0.5))
+        wait_until(lambda: predicate(self.events), timeout, what, changed=self._changed,
+                   detail=lambda: "saw %s" % [t for t, _ in self.events][-20:])
         return self.events
 
     def wait_count(self, topic, n, timeout=10):
@@ -78,24 +73,13 @@ class LineStream:
         return [int(line.split()[1]) for _, line in self.lines if line.split()[:1] == [word]]
 
     def wait_for(self, word, count=1, timeout=10):
-        deadline = time.monotonic() + timeout
-        while self.count(word) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                dump_greenlets()
-                pytest.fail("timed out waiting for %d x %r; output: %s" % (count, word, self.lines[-20:]))
-            self._changed.clear()
-            self._changed.wait(min(remaining, 0.5))
+        wait_until(lambda: self.count(word) >= count, timeout, "%d x %r" % (count, word),
+                   changed=self._changed, detail=lambda: "output: %s" % self.lines[-20:])
 
 
 @pytest.fixture
 def lines():
     return LineStream()
-
-
-def dump_greenlets():
-    from gevent import util
-    util.print_run_info(file=sys.stderr)
 
 
 @pytest.fixture

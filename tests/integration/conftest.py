@@ -5,7 +5,6 @@ import socket
 import time
 from types import SimpleNamespace
 
-import gevent
 import pytest
 
 from gcircus.client import CircusClient, CircusConsumer
@@ -105,12 +104,3 @@ def timed(function, *args, **kw):
     started = time.monotonic()
     result = function(*args, **kw)
     return result, time.monotonic() - started
-
-
-def wait_until(predicate, timeout=10, what="condition"):
-    """Poll a condition the kernel gives no event for (a process state), with a deadline."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for %s" % what)
-        gevent.sleep(0.02)

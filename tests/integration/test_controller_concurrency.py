@@ -10,7 +10,8 @@ import pytest
 from gcircus.client import CircusClient
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
-from tests.integration.conftest import timed, wait_until
+from tests.integration.conftest import timed
+from tests.support.wait import wait_until
 
 FAST = 0.1   # the bound for commands that must not wait
 

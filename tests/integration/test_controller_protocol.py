@@ -8,7 +8,7 @@ import zmq.green as zmq
 
 from gcircus.states import WatcherState
 from gcircus.watcher import Watcher
-from tests.integration.conftest import wait_until
+from tests.support.wait import wait_until
 
 
 def boom_hook(watcher, arbiter, hook_name, **kw):

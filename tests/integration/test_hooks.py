@@ -14,7 +14,7 @@ from gcircus.supervision.hooks import call_extended_stats
 from gcircus.process import UNEXISTING
 from gcircus.watcher import Watcher
 from tests.fixtures import hooks as hook_functions
-from tests.integration.conftest import wait_until
+from tests.support.wait import wait_until
 
 HOOKS = "tests.fixtures.hooks."
 START_HOOKS = ("before_start", "after_start", "before_spawn", "after_spawn")

@@ -8,7 +8,8 @@ import gevent
 import pytest
 
 from gcircus.config.build import load_arbiter
-from tests.integration.conftest import loopback_endpoints, wait_until
+from tests.integration.conftest import loopback_endpoints
+from tests.support.wait import wait_until
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                         "examples")

@@ -12,7 +12,7 @@ from gcircus.arbiter import Arbiter
 from gcircus.plugin import CircusPlugin
 from gcircus.plugin_host.manager import PluginLoadError, PluginWatcher
 from gcircus.watcher import Watcher
-from tests.integration.conftest import wait_until
+from tests.support.wait import wait_until
 
 HERE = "tests.integration.test_plugin_host"
 RECORDS = {}   # plugin name -> Record; the plugins below write here (they run in this process)

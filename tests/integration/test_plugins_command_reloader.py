@@ -4,7 +4,7 @@ import sys
 
 from gcircus.plugins.command_reloader import executable_of
 from gcircus.watcher import Watcher
-from tests.integration.conftest import wait_until
+from tests.support.wait import wait_until
 from tests.integration.plugin_support import plugin_instance
 
 APP = """#!%s

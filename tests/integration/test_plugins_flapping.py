@@ -7,7 +7,7 @@ import time
 
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
-from tests.integration.conftest import wait_until
+from tests.support.wait import wait_until
 from tests.integration.plugin_support import plugin_instance
 
 
