@@ -1,5 +1,5 @@
 """Arbiter: owns the watchers, the event publisher, the controller, sockets, stats
-and plugins, all as greenlets of one gevent hub (DESIGN §3, §6).
+and plugins, all as greenlets of one gevent hub.
 
 `start()` runs on the calling thread's hub and blocks until `stop()`; embed it with
 `gevent.spawn(arbiter.start)` and `arbiter.wait_started()`.

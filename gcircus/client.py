@@ -1,5 +1,5 @@
 """CircusClient and CircusConsumer: Circus's client API for the command and event
-endpoints (spec §1.7), usable against gcircus and Circus daemons alike.
+endpoints, usable against gcircus and Circus daemons alike.
 
 Both block only what they should: the calling thread when it has no gevent
 hub, only the calling greenlet when it has one (zmq.green) — so a client can

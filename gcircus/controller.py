@@ -1,6 +1,6 @@
 """Controller: the ROUTER socket on `endpoint`, and the one place where a wire
-request becomes a command call and an exception becomes a wire error
-(spec §1, §2; DESIGN §7, §8).
+request becomes a command call and an exception becomes a wire error (Circus's
+request/reply JSON, with an error reply for malformed input where Circus stays silent).
 
 Every request that may wait runs in its own greenlet, so a command waiting on one
 watcher never delays commands on other watchers; cheap reads (`instant` commands)
@@ -27,7 +27,7 @@ from gcircus.endpoints.reader import SocketReader
 
 logger = logging.getLogger("gcircus")
 
-# errno values of the wire protocol (spec §1.3).
+# errno values of the wire protocol (Circus's, which clients test for).
 NOT_SPECIFIED = 0
 INVALID_JSON = 1
 UNKNOWN_COMMAND = 2
@@ -102,7 +102,7 @@ class Controller:
             if self.security is not None:
                 self._guards.extend(self.security.protect(socket, self.endpoint, "controller"))
             binding.bind_endpoint(socket, self.endpoint, self.arbiter.options)
-            # in-process clients (plugins, DESIGN §7) connect here; inproc skips CurveZMQ
+            # in-process clients (plugins) connect here, sparing them a TCP round trip; inproc skips CurveZMQ
             inproc = "inproc://gcircus-controller-%x" % id(self)
             socket.bind(inproc)
             self.inproc_endpoint = inproc
@@ -355,7 +355,7 @@ def split_envelope(frames):
 
 
 def error_fields(error, raw=b""):
-    """(errno, reason, traceback or None) for an exception: the errno table of spec §1.3."""
+    """(errno, reason, traceback or None) for an exception, numbered as Circus numbers them."""
     if isinstance(error, WireError):
         return error.errno, error.reason, None
     if isinstance(error, (MessageError, ArgumentError, ValueError, ImportError)):

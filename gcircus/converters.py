@@ -10,7 +10,7 @@ import re
 import resource
 import signal
 
-#: Hook names a watcher accepts (spec §7.1); anything else is a typo.
+#: Hook names a watcher accepts (Circus's); anything else is a typo.
 HOOK_NAMES = (
     "before_start", "after_start", "before_stop", "after_stop", "before_spawn", "after_spawn",
     "before_signal", "after_signal", "before_reap", "after_reap", "extended_stats",
@@ -23,11 +23,11 @@ _TRUE_WORDS = frozenset(("yes", "true", "on", "1"))
 _FALSE_WORDS = frozenset(("no", "false", "off", "0"))
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
 _DOTTED = r"{0}(?:\.{0})*".format(_IDENTIFIER)
-# "pkg.mod.func" or "pkg.mod:func" / "pkg.mod:Class.method" (both forms are importable, spec §7.1)
+# "pkg.mod.func" or "pkg.mod:func" / "pkg.mod:Class.method" (Circus accepts both forms)
 _DOTTED_NAME_RE = re.compile(r"^({0})(?::({0}))?$".format(_DOTTED))
 _SIGNAL_RE = re.compile(r"^(?:SIG)?([A-Z][A-Z0-9]*)(?:\+(\d+))?$")
 _PY_VERSION_RE = re.compile(r"^\d+\.\d+$")
-# Unlimited rlimit spellings; an empty value also means unlimited (spec §11.3).
+# Unlimited rlimit spellings; an empty value also means unlimited (as Circus).
 _UNLIMITED_WORDS = frozenset(("", "unlimited", "infinity"))
 
 

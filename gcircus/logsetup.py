@@ -1,4 +1,4 @@
-"""Daemon logging as spec §12.1: one format, outputs `-`/stdout/stderr, a file path
+"""Daemon logging as circusd does it: one format, outputs `-`/stdout/stderr, a file path
 (reopened after external rotation), `syslog://`, or a logging config file."""
 import json
 import logging

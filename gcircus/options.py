@@ -43,7 +43,7 @@ WATCHER_DEFAULTS = {
     "close_child_stdin": True,
     "close_child_stdout": False,
     "close_child_stderr": False,
-    # Ours (DESIGN §5): a process must live min_uptime to count as started. The first
+    # Ours, so a crash loop costs nothing: a process must live min_uptime to count as started. The first
     # faster death is replaced at once; the n-th in a row waits backoff_base * 2**(n-2),
     # capped at backoff_max.
     "min_uptime": 1.0,
@@ -51,7 +51,7 @@ WATCHER_DEFAULTS = {
     "backoff_max": 30.0,
 }
 
-# What `options` and `get` report (spec §6.5), besides free-form options.
+# What `options` and `get` report (Circus's list), besides free-form options.
 REPORTED_OPTIONS = (
     "numprocesses", "warmup_delay", "working_dir", "uid", "gid", "send_hup", "stop_signal",
     "stop_children", "shell", "shell_args", "env", "max_retry", "cmd", "args", "respawn",

@@ -1,4 +1,4 @@
-"""The public plugin API: CircusPlugin, Circus's documented base class (spec §10.2).
+"""The public plugin API: CircusPlugin, Circus's documented base class (same methods and hooks, so Circus plugins run unchanged).
 
 A plugin is a subscriber: `handle_recv(data)` gets every `watcher.*` event as
 `[topic_bytes, body_bytes]`, and `call`/`cast` send commands to the controller

@@ -2,7 +2,7 @@
 
 A Process spawns its child through gcircus.supervision.spawner and learns of its exit from a
 gevent child watcher registered before the spawning greenlet can yield, so no exit
-is ever missed or polled for (DESIGN §4). Exit listeners are called from the hub.
+is ever missed or polled for. Exit listeners are called from the hub.
 """
 import errno
 import logging
@@ -141,7 +141,8 @@ class Process:
             close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
             pass_fds=pass_fds)
         self.started = time.time()
-        # No yield may happen between the fork and this registration (DESIGN §4).
+        # No yield may happen between the fork and this registration: an exit reported before the
+        # child watcher exists would be lost.
         self._watch_exit()
         return self.started
 

@@ -36,7 +36,7 @@ SIGKILL_TIMEOUT = 10.0
 
 
 class Watcher:
-    """Manages the processes of one command (Circus's API and options; DESIGN §4-5)."""
+    """Manages the processes of one command (Circus's API and options)."""
 
     def __init__(self, name, cmd, args=None, numprocesses=1, warmup_delay=0.0, working_dir=None,
                  shell=False, uid=None, max_retry=5, gid=None, send_hup=False, env=None,
@@ -104,7 +104,7 @@ class Watcher:
         self._exits = Queue()
         self._supervisor = None
         self._respawn_timer = None
-        self._failures = 0             # consecutive failed attempts (DESIGN §5)
+        self._failures = 0             # consecutive failed attempts: sets the backoff
         self._spawned_count = 0
         self._stopped_requested = stopped
 
@@ -255,7 +255,7 @@ class Watcher:
         """Spawn one process; returns it, or None (error logged) when it could not start."""
         if not self.call_hook("before_spawn"):
             logger.warning("%s: before_spawn hook refused the spawn", self.name)
-            self.stop()  # spec §7.2: a refused spawn stops the watcher
+            self.stop()  # as Circus: a refused spawn stops the watcher
             return None
         process_sockets = ProcessSockets(self)  # so_reuseport: a fresh socket per process
         try:
@@ -283,7 +283,7 @@ class Watcher:
             process.stopping = True
             process.kill_tree(signal.SIGKILL)
             self.processes.pop(process.pid, None)
-            self.stop()  # spec §7.2: the process is dropped and the watcher stopped
+            self.stop()  # as Circus: the process is dropped and the watcher stopped
             return None
         self._event("spawn", process_pid=process.pid, time=process.started)
         if self.max_age > 0:

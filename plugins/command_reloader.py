@@ -1,5 +1,5 @@
 """CommandReloader: restarts a watcher when its executable changes on disk
-(spec §10.3).
+(Circus's plugin of the same name).
 
 Option: loop_rate (1 s).
 

@@ -1,5 +1,5 @@
 """Flapping: stops a watcher whose processes keep dying, and starts it again later
-(spec §10.3).
+(Circus's plugin of the same name).
 
 Options (each may be overridden per watcher with a `flapping.<option>` watcher
 option): attempts (2), window (1 s), retry_in (7 s), max_retry (5; -1 = retry

@@ -1,4 +1,4 @@
-"""HttpObserver: checks a URL every loop_rate seconds (spec §10.3).
+"""HttpObserver: checks a URL every loop_rate seconds (Circus's plugin of the same name).
 
 Options: check_url (http://localhost/), timeout (10 s), restart_on_error (a
 watcher name), loop_rate (60 s), and the statsd options (application_name

@@ -1,5 +1,5 @@
 """RedisObserver: sends a redis server's INFO figures to statsd every loop_rate
-seconds (spec §10.3).
+seconds (Circus's plugin of the same name).
 
 Options: redis_url (redis://localhost:6379/0; `redis://:password@host:port/db`,
 `rediss://` for TLS, `unix:///path/to/redis.sock`), timeout (5 s),

@@ -1,5 +1,6 @@
 """ResourceWatcher: restarts a watcher (or signals one of its processes' children)
-that uses too much, or too little, CPU or memory (spec §10.3).
+that uses too much, or too little, CPU or memory (Circus's plugin of
+the same name).
 
 Options: watcher (required; `service` is its deprecated name), loop_rate (60 s),
 max_cpu (90 %), min_cpu (none), max_mem (90 %), min_mem (none),

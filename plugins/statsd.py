@@ -1,4 +1,4 @@
-"""statsd plugins (spec §10.3): StatsdEmitter counts every event; FullStats sends
+"""statsd plugins (Circus's): StatsdEmitter counts every event; FullStats sends
 the watchers' CPU and memory gauges every loop_rate seconds; BaseObserver is
 the periodic base the observers share.
 

@@ -1,4 +1,4 @@
-"""WatchDog: kills processes that stop sending heartbeats (spec §10.3); the
+"""WatchDog: kills processes that stop sending heartbeats (Circus's plugin); the
 watcher then replaces them.
 
 Options: loop_rate (60 s), watchers_regex (`.*`), msg_regex

@@ -1,4 +1,4 @@
-"""gcircusctl: drive an arbiter from the command line (Circus's circusctl, spec §12.2).
+"""gcircusctl: drive an arbiter from the command line (Circus's circusctl).
 
     gcircusctl [options] command [args]
 

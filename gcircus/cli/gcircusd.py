@@ -31,7 +31,7 @@ def parse_args(argv):
 
 
 def daemonize():
-    """Double fork and setsid, close every inherited fd, 0/1/2 on /dev/null (spec §12.1).
+    """Double fork and setsid, close every inherited fd, 0/1/2 on /dev/null (as circusd).
 
     Runs before any gevent hub or zmq context exists and after the logging handlers were
     released, so no file object of ours loses its fd underneath it. The launching process
@@ -176,7 +176,7 @@ def _report_config(config):
 
 
 def _logging_options(args, circus):
-    """(level, output, logger config): the command line wins over [circus] (spec §12.1)."""
+    """(level, output, logger config): the command line wins over [circus] (as circusd)."""
     return (args.loglevel or circus.get("loglevel") or "info",
             args.logoutput or circus.get("logoutput") or "-",
             args.loggerconfig or circus.get("loggerconfig"))

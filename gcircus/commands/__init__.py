@@ -1,5 +1,5 @@
 """The wire commands, one module each (the module name is the wire name), and
-their registry. Circus registers 25 commands (spec §2); so do we."""
+their registry. Circus registers 25 commands; so do we."""
 import importlib
 
 NAMES = (

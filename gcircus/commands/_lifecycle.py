@@ -1,5 +1,5 @@
 """What start, stop and restart share: choosing watchers by name and match
-method, and the arbiter-level variants for several watchers (spec §2.2)."""
+method, and the arbiter-level variants for several watchers."""
 import gevent
 
 from gcircus.commands.base import MATCH_METHODS, Command, check_name, check_type, match_watchers

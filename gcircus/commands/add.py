@@ -1,4 +1,4 @@
-"""add: create a watcher, optionally starting it (spec §2.2 add)."""
+"""add: create a watcher, optionally starting it."""
 from gcircus.commands.base import Command, Deferred, check_bool, check_type
 from gcircus.exc import MessageError
 from gcircus.commands.watcher_options import watcher_kwargs
@@ -59,7 +59,8 @@ Reply: ok; with start and waiting, the started and kept pids.
 
 
 def _check_endpoint_owner(arbiter, kwargs):
-    """With an owned ipc endpoint, new watchers run as that owner only (spec §2.2)."""
+    """With an owned ipc endpoint, new watchers run as that owner only (whoever may
+    reach the endpoint must not gain another user's rights)."""
     owner = (arbiter.options or {}).get("endpoint_owner")
     endpoint = arbiter.endpoint or ""
     if owner and endpoint.startswith("ipc://") and str(kwargs.get("uid")) != str(owner):

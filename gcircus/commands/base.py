@@ -1,6 +1,6 @@
 """What every wire command shares: the Command base class, property checking,
 watcher lookup, and Deferred, the marker for operations that may finish after
-the reply (Circus's asynchronous commands, spec §1.5).
+the reply (Circus's asynchronous commands).
 
 A command module holds the client half (argparse flags, building the message,
 formatting the reply for humans) above the daemon half (validate, execute).
@@ -18,7 +18,7 @@ def make_message(command, **props):
 
 
 class Deferred:
-    """Work the controller runs after validation (spec §1.5).
+    """Work the controller runs after validation.
 
     Without `waiting` the client gets `ok` at once and `run` goes on in the
     background; with `waiting` the reply carries run's result. `finish`, if
@@ -151,7 +151,7 @@ def parse_signal(value, key="signum"):
     """A signal number from 9, '9', 'kill', 'SIGKILL', 'sigrtmin+1'; errno 3 otherwise.
 
     Circus answers an unknown name with an internal error (errno 5); a bad
-    signal is bad input, so we say so (DESIGN §8).
+    signal is bad input, so we say so.
     """
     if isinstance(value, int) and not isinstance(value, bool):
         number = value

@@ -1,4 +1,4 @@
-"""decr: remove processes from a watcher, never below 0 (spec §2.2 incr/decr)."""
+"""decr: remove processes from a watcher, never below 0."""
 from gcircus.commands.incr import Incr
 
 

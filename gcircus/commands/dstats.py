@@ -1,4 +1,4 @@
-"""dstats: process information of the daemon itself (spec §2.2 dstats)."""
+"""dstats: process information of the daemon itself."""
 import os
 
 import gevent

@@ -1,4 +1,4 @@
-"""get: the values of some options of a watcher (spec §2.2 get)."""
+"""get: the values of some options of a watcher."""
 from gcircus.commands._options_output import format_options
 from gcircus.commands.base import Command, check_name, get_watcher
 from gcircus.exc import MessageError

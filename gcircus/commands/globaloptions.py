@@ -1,4 +1,4 @@
-"""globaloptions: the arbiter's endpoints and check_delay (spec §2.2 globaloptions)."""
+"""globaloptions: the arbiter's endpoints and check_delay."""
 from gcircus.commands._options_output import format_options
 from gcircus.commands.base import Command, check_type
 from gcircus.exc import MessageError

@@ -1,7 +1,7 @@
-"""incr: add processes to a watcher (spec §2.2 incr/decr).
+"""incr: add processes to a watcher.
 
-Unlike Circus, the reply always carries the new numprocesses, waiting or not
-(DESIGN §8); with waiting it comes once the surplus processes are stopped.
+Unlike Circus (a bare `ok` without waiting), the reply always carries the new
+numprocesses; with waiting it comes once the surplus processes are stopped.
 """
 from gcircus.commands.base import Command, check_name, get_watcher, to_int
 

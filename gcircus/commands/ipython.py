@@ -1,5 +1,5 @@
 """ipython: Circus opens an IPython kernel inside the daemon; gcircus does not
-(running arbitrary code in the supervisor is an attack surface, spec §13)."""
+(running arbitrary code in the supervisor is an attack surface)."""
 from gcircus.commands.base import Command
 
 

@@ -1,4 +1,4 @@
-"""kill: stop processes the way a watcher stop does, then replace them (spec §2.2 kill)."""
+"""kill: stop processes the way a watcher stop does, then replace them."""
 import gevent
 
 from gcircus.commands.base import (Command, Deferred, check_name, get_watcher, parse_signal, to_int,

@@ -1,4 +1,4 @@
-"""list: the watchers' names, or one watcher's live pids (spec §2.2 list)."""
+"""list: the watchers' names, or one watcher's live pids."""
 from gcircus.commands.base import Command, check_name, get_watcher
 
 

@@ -1,4 +1,4 @@
-"""listen: events are not served on the command socket (spec §2.2 listen).
+"""listen: events are not served on the command socket.
 
 `gcircusctl listen` subscribes to the pub/sub endpoint instead (gcircus.cli).
 """

@@ -1,4 +1,4 @@
-"""listsockets: the arbiter's listening sockets (spec §2.2 listsockets)."""
+"""listsockets: the arbiter's listening sockets."""
 import socket
 
 from gcircus.commands.base import Command

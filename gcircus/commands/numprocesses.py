@@ -1,4 +1,4 @@
-"""numprocesses: processes of one watcher or of all (spec §2.2 numprocesses)."""
+"""numprocesses: processes of one watcher or of all."""
 from gcircus.commands.base import Command, check_name, get_watcher
 
 

@@ -1,4 +1,4 @@
-"""numwatchers: how many watchers the arbiter has (spec §2.2 numwatchers)."""
+"""numwatchers: how many watchers the arbiter has."""
 from gcircus.commands.base import Command
 
 

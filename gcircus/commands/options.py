@@ -1,4 +1,4 @@
-"""options: every option of a watcher with its value (spec §2.2 options, §6.5)."""
+"""options: every option of a watcher with its value."""
 from gcircus.commands._options_output import format_options
 from gcircus.commands.base import Command, check_name, get_watcher
 from gcircus.commands.watcher_options import get_options

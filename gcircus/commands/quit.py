@@ -1,4 +1,4 @@
-"""quit: stop every watcher, then the arbiter (spec §2.2 quit)."""
+"""quit: stop every watcher, then the arbiter."""
 from gcircus.commands.base import Command, Deferred
 
 

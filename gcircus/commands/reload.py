@@ -1,4 +1,4 @@
-"""reload: replace the processes of one watcher or of all (spec §2.2 reload, §6.8)."""
+"""reload: replace the processes of one watcher or of all."""
 from gcircus.commands.base import Command, Deferred, check_bool, check_name, get_watcher
 
 

@@ -1,4 +1,4 @@
-"""reloadconfig: re-read the configuration file and apply the differences (spec §2.2, §9.6)."""
+"""reloadconfig: re-read the configuration file and apply the differences."""
 from gcircus.commands.base import Command, Deferred
 from gcircus.exc import MessageError
 

@@ -1,4 +1,4 @@
-"""restart: restart every watcher, or those matching a name (spec §2.2 restart)."""
+"""restart: restart every watcher, or those matching a name."""
 from gcircus.commands._lifecycle import LifecycleCommand, start_several, stop_several
 from gcircus.commands.base import Deferred
 

@@ -1,4 +1,4 @@
-"""rm: remove a watcher, stopping it unless nostop (spec §2.2 rm)."""
+"""rm: remove a watcher, stopping it unless nostop."""
 from gcircus.commands.base import Command, Deferred, check_bool, check_name, get_watcher
 
 

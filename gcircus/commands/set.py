@@ -1,6 +1,6 @@
-"""set: change options of a watcher (spec §2.2 set, §6.9).
+"""set: change options of a watcher.
 
-Every accepted key is applied (Circus ignores several; DESIGN §8), each one
+Every accepted key is applied (Circus ignores several), each one
 announced by an `updated` event; then the watcher manages its processes, or
 reloads gracefully when a key needs new processes (cmd, env, uid...).
 """

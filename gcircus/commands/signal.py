@@ -1,6 +1,6 @@
-"""signal: send a signal to a watcher's processes or their children (spec §2.2 signal).
+"""signal: send a signal to a watcher's processes or their children.
 
-Unknown signal names are errno 3 (Circus: errno 5 with a traceback; DESIGN §8).
+Unknown signal names are errno 3 (Circus: errno 5 with a traceback; a bad name is bad input).
 """
 import psutil
 

@@ -1,4 +1,4 @@
-"""start: start every watcher, or those matching a name (spec §2.2 start)."""
+"""start: start every watcher, or those matching a name."""
 from gcircus.commands._lifecycle import LifecycleCommand, start_several
 from gcircus.commands.base import Deferred
 

@@ -1,4 +1,4 @@
-"""stats: process information of the watchers (spec §2.2 stats, §5.5)."""
+"""stats: process information of the watchers."""
 from gcircus.commands.base import Command, check_bool, check_name, get_watcher, to_int
 from gcircus.exc import MessageError
 from gcircus.supervision.hooks import call_extended_stats

@@ -1,4 +1,4 @@
-"""status: the state of one watcher or of all (spec §2.2 status)."""
+"""status: the state of one watcher or of all."""
 from gcircus.commands.base import Command, check_name, get_watcher
 
 

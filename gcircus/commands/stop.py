@@ -1,4 +1,4 @@
-"""stop: stop every watcher, or those matching a name (spec §2.2 stop)."""
+"""stop: stop every watcher, or those matching a name."""
 from gcircus.commands._lifecycle import LifecycleCommand, stop_several
 from gcircus.commands.base import Deferred
 

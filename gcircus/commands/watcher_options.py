@@ -1,9 +1,9 @@
 """A watcher's options over the wire: what `options` and `get` report, what `add`
-and `set` accept, and what `set` does with each key (spec §2.2, §6.5, §6.9).
+and `set` accept, and what `set` does with each key.
 
 Circus validates some `set` keys and then silently ignores them (respawn,
 max_retry, copy_env, singleton, close_child_*, rlimit_*); here every accepted
-key is applied (DESIGN §8). Keys that only new processes can honour trigger a
+key is applied. Keys that only new processes can honour trigger a
 graceful reload of a running watcher.
 """
 import contextlib

@@ -8,7 +8,7 @@
   ``PATH = $PATH:/opt/bin`` extends rather than replaces.  As in Circus a bare ``$name`` must start with an
   upper-case letter (``$lower`` stays literal); the braced form accepts any identifier.
 
-Precedence (spec §11.6): ``[env:NAME]`` beats ``[env]`` which beats circusd's own environment; several matching
+Precedence (as Circus): ``[env:NAME]`` beats ``[env]`` which beats circusd's own environment; several matching
 ``[env:…]`` sections apply in file order, the later winning.
 """
 import fnmatch

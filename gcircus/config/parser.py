@@ -2,7 +2,7 @@
 
 Why not ``configparser``: Circus configs rely on *first definition wins* (a repeated option, a repeated section
 or an included file never overrides what was read first) and on raw values (no ``%`` interpolation), and we want
-every value to remember the file it came from so errors can name it.  The rules (spec §11.1):
+every value to remember the file it came from so errors can name it.  The rules (Circus's):
 
 - ``[section]`` headers; ``key = value`` or ``key: value`` (the first ``=`` or ``:`` splits); keys keep their case.
 - Whole-line comments start with ``#`` or ``;`` (after indentation), or have ``rem``/``REM`` as first word; an

@@ -31,7 +31,8 @@ CIRCUS_OPTIONS = {
     "stats_interval": (conv.to_duration, None),
     "pubsub_endpoint": (str, "tcp://127.0.0.1:5556"),
     # Circus listens on a multicast group by default and tells anyone the control endpoint; we only do so
-    # when asked (DESIGN §7).  An empty value also means off.
+    # when asked: an unauthenticated reply naming the control endpoint is an exposure.  An empty value
+    # also means off.
     "multicast_endpoint": (_optional_str, None),
     "statsd": (conv.to_bool, False),
     "stats_endpoint": (str, "tcp://127.0.0.1:5557"),
@@ -91,7 +92,7 @@ WATCHER_CONVERTERS = {
     "close_child_stdin": conv.to_bool,
     "close_child_stdout": conv.to_bool,
     "close_child_stderr": conv.to_bool,
-    # gcircus restart policy (DESIGN §5)
+    # gcircus restart policy: backoff for processes that die younger than min_uptime
     "min_uptime": conv.to_duration,
     "backoff_base": conv.to_duration,
     "backoff_max": conv.to_duration,

@@ -1,5 +1,6 @@
 """Plugins hosted by the arbiter: each `[plugin:NAME]` (API: plugins=[{'use': ...}])
-runs as a greenlet on the hub (DESIGN §3, §10), not as a process.
+runs as a greenlet on the hub, not as a process: no event is lost at startup and a
+command is an in-process message.
 
 - PluginManager: the arbiter service. Imports every plugin class at startup (an
   import failure is a startup error naming the class), registers one

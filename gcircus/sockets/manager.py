@@ -18,7 +18,8 @@ logger = logging.getLogger("gcircus")
 
 
 class ProcessSockets:
-    """The sockets one spawn hands to its process: `fds()` before, `close()` after (spec §5.4)."""
+    """The sockets one spawn hands to its process: `fds()` before, `close()` after (the
+    child keeps its own copies, the arbiter must not leak one per spawn)."""
 
     def __init__(self, watcher):
         self.watcher = watcher

@@ -1,4 +1,4 @@
-"""on_demand watchers: started when a client first connects to their socket (spec §6.10).
+"""on_demand watchers: started when a client first connects to their socket.
 
 A stopped on_demand watcher has one read watcher on the hub (`loop.io(fd, READ)`)
 per socket it uses; a pending connection makes the fd readable, the read watchers

@@ -1,3 +1,3 @@
-"""Statistics (DESIGN §7, spec §4): the stats stream the arbiter publishes from a
+"""Statistics: the stats stream the arbiter publishes from a
 greenlet (publisher), the sampling behind it (collector, socket_reads), and the
 client side: StatsClient and gcircus-top (top)."""

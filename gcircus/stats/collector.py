@@ -1,4 +1,4 @@
-"""Process figures for the stats stream (spec §4.2, §5.5), sampled cheaply.
+"""Process figures for the stats stream and the `stats` command, sampled cheaply.
 
 The fields are Circus's `get_info` fields; the cost is not. A ProcessSampler
 remembers, per tracked process, what never changes (owner, command, start

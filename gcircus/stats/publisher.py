@@ -1,5 +1,5 @@
 """The stats stream: a greenlet inside the arbiter (no circusd-stats process)
-publishing spec §4.2's messages on a PUB socket bound on `stats_endpoint`.
+publishing Circus's stats messages (so circus-top reads them) on a PUB socket bound on `stats_endpoint`.
 
 Every `interval` seconds (1 by default; arbiter option `stats_interval`), for
 each watcher with processes: `stat.<watcher>.<pid>` per process then the

@@ -1,5 +1,5 @@
 """Counting how often the arbiter's listening sockets have connections waiting
-(the `reads` of `stat.sockets.<fd>`, spec §4.2).
+(the `reads` of `stat.sockets.<fd>` in Circus's stats stream).
 
 Circus polls every socket with select() every 10 ms. Here a read watcher on the
 hub per socket counts one observation when a connection is pending, then rests

@@ -1,4 +1,4 @@
-"""The client side of the stats stream: StatsClient (Circus's, spec §4.3) and the
+"""The client side of the stats stream: StatsClient (Circus's API) and the
 model and screens of gcircus-top.
 
 - StatsClient: a SUB on `stat.` yielding (watcher, subtopic or None, stat).

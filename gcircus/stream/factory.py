@@ -1,6 +1,6 @@
 """get_stream: turn a watcher's ``stdout_stream``/``stderr_stream`` mapping into a stream object.
 
-Resolution order (spec §8.1): ``class`` (a built-in name, a ``circus.stream.X``/``gcircus.stream.X`` name, any other
+Resolution order (Circus's): ``class`` (a built-in name, a ``circus.stream.X``/``gcircus.stream.X`` name, any other
 importable ``module.attr``, or a class object), with every other key passed as a constructor keyword (strings from
 INI are converted by the classes themselves); else ``stream``, a ready-made callable used as is; else ``filename``,
 a :class:`FileStream`. The caller's mapping is never modified (Circus pops ``class`` out of it, so ``options``

@@ -1,4 +1,4 @@
-"""The pump: one greenlet per child pipe, reading it to EOF and feeding a stream (DESIGN §9).
+"""The pump: one greenlet per child pipe, reading it to EOF and feeding a stream.
 
 The pipe is made non-blocking and waited on by the hub through one persistent io watcher; each wake-up reads up
 to 1 MiB. A pipe found full (a read returned its whole capacity) is enlarged once with F_SETPIPE_SZ, so only

@@ -1,4 +1,4 @@
-"""Watcher hooks: resolving them and calling them with Circus's semantics (spec §7).
+"""Watcher hooks: resolving them and calling them with Circus's semantics.
 
 A hook returns a truthy value to let the action go on. One that raises is logged,
 announced by a `hook_failure` event, and counts as False unless its name is in
@@ -66,7 +66,7 @@ class Hooks:
         return name in self.callables
 
     def run(self, name, watcher, arbiter, publish, **extra):
-        """Call hook `name` by keyword; True when none is configured (spec §7.2).
+        """Call hook `name` by keyword; True when none is configured (as Circus).
 
         publish(event, **fields) announces hook_success / hook_failure. A hook that
         raises (even SystemExit) is logged and counts as False, or True for the
@@ -90,7 +90,8 @@ class Hooks:
         return bool(result)
 
 
-# Longer than this without letting the hub run is reported (DESIGN §1: one hub for all).
+# Longer than this without letting the hub run is reported (one hub runs every watcher: a hook
+# that holds it stalls them all).
 BLOCKING_REPORT_THRESHOLD = 1.0
 
 
@@ -131,7 +132,7 @@ def call_extended_stats(watcher, pid, stats):
     Circus calls this hook positionally, `(watcher, arbiter, "extended_stats",
     pid=..., stats=...)`, and does not wrap it: it mutates `stats` in place, its
     return value is ignored, an exception fails the stats command and no hook
-    event is published (spec §7.2).
+    event is published (as Circus).
     """
     function = watcher.hooks.callables.get("extended_stats")
     if function is not None:

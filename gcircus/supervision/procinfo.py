@@ -1,4 +1,4 @@
-"""Process information in Circus's `info()` / `stats` format (spec §5.5), from psutil."""
+"""Process information in Circus's `info()` / `stats` format, from psutil."""
 import datetime
 import os
 import time

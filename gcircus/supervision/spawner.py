@@ -1,7 +1,7 @@
 """Creating one child process, fast.
 
 Uses the stdlib's *unpatched* subprocess.Popen: its C helper forks with vfork and
-runs no Python in the child (DESIGN §4). Everything a child needs is expressed as
+runs no Python in the child (several times faster than a Python fork). Everything a child needs is expressed as
 Popen arguments (cwd, env, session, user/group/extra_groups, fds). rlimits cannot
 be, so they go through util-linux `prlimit` used as an exec wrapper (same pid,
 still no Python in the child); only when `prlimit` is missing, or `executable`

@@ -1,4 +1,4 @@
-"""gcircusd's logging (spec §12.1): --log-level, the line format, --log-output to a file
+"""gcircusd's logging: --log-level, the line format, --log-output to a file
 (reopened after rotation), --logger-config files in each format, and the config loader's
 findings printed exactly once."""
 import json

@@ -1,5 +1,5 @@
-"""Each wire command against a live arbiter: reply keys and values as spec §2
-records them, the `waiting` behaviour of §1.5, and the DESIGN §8 fixes."""
+"""Each wire command against a live arbiter: reply keys and values as Circus
+gives them, the `waiting` behaviour, and the fixes of Circus's bugs."""
 import os
 import signal
 

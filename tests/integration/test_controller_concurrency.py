@@ -1,6 +1,6 @@
 """No global lock: a slow command on one watcher never delays another watcher's
 commands or read-only commands, and commands on one watcher wait their turn
-instead of failing (DESIGN §4, §8)."""
+instead of failing."""
 import os
 import signal
 

@@ -1,5 +1,5 @@
 """The wire protocol of the controller: reply shapes, the errno table, framing,
-cast, REQ clients, size limits, quit (spec §1; DESIGN §8)."""
+cast, REQ clients, size limits, quit."""
 import json
 
 import gevent

@@ -1,5 +1,5 @@
 """CurveZMQ on the control and event endpoints, and ipc endpoint ownership and
-mode (DESIGN §7): only admitted client keys get answers; refusals are logged."""
+mode: only admitted client keys get answers; refusals are logged."""
 import logging
 import os
 import pwd

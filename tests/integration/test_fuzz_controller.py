@@ -1,5 +1,5 @@
 """1,000 malformed requests: each one gets an error reply, the daemon keeps
-serving, and its memory stays bounded (DESIGN §1.5, §7)."""
+serving, and its memory stays bounded."""
 import json
 import random
 

@@ -1,5 +1,5 @@
-"""Hooks (spec §7; circus-tests §3.5): every hook in True, False and raising
-variants ends the watcher in the state spec §7.2 gives and publishes hook_success
+"""Hooks: every hook in True, False and raising
+variants ends the watcher in the state Circus gives and publishes hook_success
 or hook_failure; hooks get Circus's arguments; a raising or exiting hook crashes
 nothing; a hook blocking the hub for more than a second is reported by name."""
 import logging

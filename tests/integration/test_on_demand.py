@@ -1,4 +1,4 @@
-"""on_demand watchers (spec §6.10): no process until a client connects; the kernel
+"""on_demand watchers: no process until a client connects; the kernel
 wakes the hub through a read watcher on the socket (check_delay is 60 s here, so
 no periodic sweep can be what starts them)."""
 import time

@@ -1,4 +1,4 @@
-"""Plugins as greenlets of the arbiter (DESIGN §10): events in, calls and casts out
+"""Plugins as greenlets of the arbiter: events in, calls and casts out
 through the real controller, `plugin:NAME` in list/status, restart with backoff
 on failure, clear startup errors, reloadconfig's apply, Circus-written plugins."""
 import importlib.util

@@ -204,7 +204,7 @@ def test_command_line_settings_win_over_the_edited_file(tmp_path, from_file, log
     log_lines.wait_for("[circus] loglevel changed; the command line's value 'warning' stays in force")
 
 
-# -- watcher sections: added / removed keys (DESIGN §8: Circus misses them) ----------------
+# -- watcher sections: added / removed keys (Circus misses them) ----------------
 
 
 def test_a_key_added_or_removed_in_a_watcher_section_replaces_it(from_file):

@@ -1,4 +1,4 @@
-"""Sockets (spec §9.7, §5.4): children serving on inherited fds, listsockets, unix
+"""Sockets: children serving on inherited fds, listsockets, unix
 sockets (umask, replace, removal), so_reuseport, stdin_socket, a port in use,
 sockets added and removed live."""
 import errno

@@ -1,4 +1,4 @@
-"""The stats stream (spec §4.2): a greenlet of the arbiter publishing stat.* messages
+"""The stats stream: a greenlet of the arbiter publishing stat.* messages
 that a raw zmq SUB, our StatsClient and Circus 0.19's own circus-top read."""
 import json
 import os

@@ -1,4 +1,4 @@
-"""Zero-downtime reload (spec §6.8): a graceful reload of workers sharing one
+"""Zero-downtime reload: a graceful reload of workers sharing one
 listening socket starts the new generation before stopping the old, so a client
 sending requests the whole time sees no failure.
 
