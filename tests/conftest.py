@@ -117,7 +117,13 @@ def run_arbiter(events):
 PR_SET_CHILD_SUBREAPER = 36
 
 
+def pytest_addoption(parser):
+    parser.addoption("--slow", action="store_true", default=False,
+                     help="also run the long reliability cases (marked slow)")
+
+
 def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a long reliability case, run only with --slow")
     """Make the test process a child subreaper: a grandchild orphaned by a test (its parent died
     first) is re-parented to us instead of pid 1, so no_child_left_behind still sees it."""
     import ctypes

@@ -5,6 +5,11 @@ Circus polls every socket with select() every 10 ms. Here a read watcher on the
 hub per socket counts one observation when a connection is pending, then rests
 10 ms before it looks again: the same figure, and no wake-up at all while no
 client connects.
+
+The rest is a fresh one-shot timer each time: restarting the same libev timer
+object from a callback (this gevent) makes it fire at once, and a connection
+left waiting in the accept queue then spun the hub ~100,000 times a second and
+inflated `reads` as much.
 """
 import gevent
 
@@ -61,8 +66,9 @@ class SocketReads:
         """Hub callback: a connection is pending; count it, look again in RESOLUTION."""
         entry.reads += 1
         entry.io.stop()
-        if entry.timer is None:
-            entry.timer = self._loop.timer(RESOLUTION)
+        if entry.timer is not None:
+            entry.timer.close()
+        entry.timer = self._loop.timer(RESOLUTION)
         entry.timer.start(self._arm, entry)
 
     def _drop(self, name):
