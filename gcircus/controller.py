@@ -40,6 +40,9 @@ BAD_MSG_DATA_ERROR = 6
 # send more than HARD_MESSAGE_SIZE, so no message is ever buffered without bound.
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
 HARD_MESSAGE_SIZE = 16 << 20
+# No command takes structures nested more than a few levels; deeper ones are refused
+# before anything walks them (Python's parser and encoder recurse, ~1,000 levels at most).
+MAX_NESTING = 100
 # Per-peer queue of unread requests; past it the peer's TCP connection pushes back.
 RECEIVE_HWM = 64
 # How long stop() lets queued replies (quit's, above all) leave before closing.
@@ -272,6 +275,13 @@ class Controller:
             message = json.loads(request.raw.decode("utf-8").strip())
         except (UnicodeDecodeError, ValueError):
             raise WireError(INVALID_JSON, "json invalid") from None
+        except RecursionError:
+            too_deep = True     # deeper than the parser itself goes
+        else:
+            too_deep = nesting_exceeds(request.raw, message, MAX_NESTING)
+        if too_deep:
+            raise WireError(MESSAGE_ERROR, "message invalid: JSON nested deeper than %d levels"
+                            % MAX_NESTING)
         if not isinstance(message, dict):
             raise WireError(MESSAGE_ERROR, "message invalid: expected a JSON object, got %s"
                             % type(message).__name__)
@@ -352,6 +362,29 @@ def split_envelope(frames):
     if len(frames) == 2:
         return frames[:1], frames[1]
     return frames[:1], None
+
+
+def nesting_exceeds(raw, value, limit):
+    """True when the parsed value nests lists/objects deeper than limit levels.
+
+    A body with fewer brackets than the limit cannot exceed it: the common case costs
+    two byte counts, and only a bracket-heavy body is walked (without recursion).
+    """
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def error_fields(error, raw=b""):

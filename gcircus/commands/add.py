@@ -38,6 +38,9 @@ Reply: ok; with start and waiting, the started and kept pids.
         check_type(props, "cmd", str, "a string")
         if not props["name"].strip():
             raise MessageError("message invalid: 'name' must not be empty")
+        if not props["cmd"].strip():
+            # there is no program to run: the watcher would stay "starting" for ever
+            raise MessageError("message invalid: 'cmd' must not be empty")
         check_type(props, "args", (list, str, type(None)), "a list or a string")
         check_type(props, "options", (dict, type(None)), "an object")
         check_bool(props, "start")

@@ -15,7 +15,8 @@ class Signal(Command):
 Send a signal to every process of a watcher, or to one (pid). With childpid,
 only that direct child of pid; with children, the direct children of each
 target instead of the target; with recursive, the targets and all their
-descendants. A pid that is not the watcher's is ignored.
+descendants. A pid that is not the watcher's is an error (as for kill; Circus
+answered ok and did nothing).
 
 Message: {"command": "signal", "properties": {"name": NAME, "signum": "HUP" | 1,
           "pid": PID, "childpid": PID, "children": false, "recursive": false}}
@@ -68,10 +69,11 @@ Reply: ok
             targets = [props["pid"]]
         else:
             targets = [p.pid for p in list(watcher.processes.values()) if p.is_alive()]
+        if props.get("pid") is not None and props["pid"] not in watcher.processes:
+            raise MessageError("process %s not found in %s" % (props["pid"], props["name"]))
         for pid in targets:
-            if pid not in watcher.processes:
-                continue   # not ours: ignored, as in Circus
-            _signal_target(watcher, pid, props)
+            if pid in watcher.processes:    # (one that exited since the list was taken is skipped)
+                _signal_target(watcher, pid, props)
         return None
 
 

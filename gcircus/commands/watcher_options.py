@@ -94,6 +94,8 @@ def _convert(key, value):
     if key in _STRINGS:
         if not isinstance(value, str):
             raise MessageError("%r must be a string, not %r" % (key, value))
+        if key == "cmd" and not value.strip():
+            raise MessageError("'cmd' must not be empty")
         return value
     if key == "stop_signal":
         return parse_signal(value, key)

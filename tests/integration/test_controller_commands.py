@@ -61,6 +61,18 @@ def test_add_refuses_unknown_and_badly_typed_options(served_arbiter, call):
     assert call("numwatchers")["numwatchers"] == 0
 
 
+def test_add_and_set_refuse_an_empty_cmd(served_arbiter, call):
+    served_arbiter([Watcher("web", "sleep 120")])
+    for cmd in ("", "   "):
+        reply = call("add", name="blank", cmd=cmd, start=True)
+        assert reply["errno"] == 3 and "'cmd' must not be empty" in reply["reason"], reply
+        assert reply["tb"] is None
+    assert call("numwatchers")["numwatchers"] == 1
+    reply = call("set", name="web", options={"cmd": " "})
+    assert reply["errno"] == 3 and "'cmd' must not be empty" in reply["reason"]
+    assert call("status", name="web")["status"] == "active"
+
+
 def test_rm_nostop_leaves_the_process_running(served_arbiter, call):
     watcher = Watcher("loose", "sleep 120")
     served_arbiter([watcher])
@@ -138,6 +150,10 @@ def test_incr_decr_always_return_numprocesses(served_arbiter, call):
     assert not watcher.processes
     assert ok(call("decr", name="web", nb=100))["numprocesses"] == 0
     assert ok(call("incr", name="web", nb=1, waiting=True))["numprocesses"] == 1
+    for command in ("decr", "incr"):
+        reply = call(command, name="web", nb=-3, waiting=True)
+        assert reply["errno"] == 3 and "'nb' must not be negative" in reply["reason"]
+    assert len(watcher.processes) == 1 and watcher.numprocesses == 1
     reply = ok(call("incr", name="single"))
     assert reply["numprocesses"] == 1 and reply["singleton"] is True and len(single.processes) == 1
 
@@ -161,7 +177,8 @@ def test_signal_targets(served_arbiter, call, lines):
     ok(call("signal", name="family", pid=parent, childpid=child, signum="TERM"))
     lines.wait_for("TERM", 5)
     assert lines.pids("TERM")[4] == child
-    ok(call("signal", name="family", pid=1, signum="TERM"))                      # not ours: ignored
+    reply = call("signal", name="family", pid=1, signum="TERM")                  # not ours: an error
+    assert reply["errno"] == 3 and "process 1 not found in family" in reply["reason"]
     assert call("signal", name="family", childpid=child, signum="TERM")["errno"] == 3
 
 

@@ -88,6 +88,25 @@ def test_malformed_requests_get_error_replies(served_arbiter, raw, body, errno, 
     assert reason in reply["reason"]
 
 
+@pytest.mark.parametrize("body", [
+    b"[" * 5000 + b"]" * 5000,                                  # past the parser's own recursion
+    b'{"command": "list", "properties": {"x": ' + b"[" * 990 + b"]" * 990 + b"}}",
+    b'{"command": "add", "properties": {"name": "n", "cmd": "c", "options": ' + b'{"a": ' * 150
+    + b"1" + b"}" * 150 + b"}}",
+])
+def test_deeply_nested_json_gets_an_error_reply(served_arbiter, raw, call, body):
+    served_arbiter([])
+    reply = reply_of(raw([body]))
+    assert reply["errno"] == 3 and "nested deeper than" in reply["reason"], reply
+    assert call("numwatchers")["numwatchers"] == 0     # nothing was added, the daemon serves on
+
+
+def test_moderately_nested_json_is_still_served(served_arbiter, raw):
+    served_arbiter([])
+    body = b'{"command": "numwatchers", "properties": {"x": ' + b"[" * 50 + b"]" * 50 + b"}}"
+    assert reply_of(raw([body]))["numwatchers"] == 0
+
+
 def test_properties_null_means_none_and_command_is_case_insensitive(served_arbiter, raw):
     served_arbiter([Watcher("Web", "sleep 120")])
     reply = reply_of(raw([b'{"command": "LIST", "properties": null}']))
