@@ -82,7 +82,7 @@ class Controller:
         self.arbiter = arbiter
         self.endpoint = endpoint
         self.context = context or zmq.Context.instance()
-        options = getattr(arbiter, "options", {}) or {}
+        options = arbiter.options
         self.max_message_size = int(options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE)
         self.security = curve.ServerSecurity.from_options(options)
         self.socket = None
@@ -126,8 +126,8 @@ class Controller:
         The arbiter binds its PUB socket before it creates us, so a CurveZMQ
         configuration means binding it again with the keys in place.
         """
-        publisher = getattr(self.arbiter, "publisher", None)
-        if publisher is None or publisher.socket is None or publisher.endpoint is None:
+        publisher = self.arbiter.publisher
+        if publisher.socket is None or publisher.endpoint is None:
             return
         # (without CurveZMQ the publisher's own bind already applied the ipc owner/mode)
         if self.security is not None:
@@ -240,7 +240,7 @@ class Controller:
     def _serve(self, request, command, props):
         """Validate, execute; exceptions become wire errors here and only here."""
         try:
-            if not command.read_only and getattr(self.arbiter, "stopping", False):
+            if not command.read_only and self.arbiter.stopping:
                 # Whatever it would start now would be left behind by the ongoing stop.
                 raise WireError(COMMAND_ERROR, "arbiter is stopping")
             command.validate(props)

@@ -94,6 +94,8 @@ class Process:
         # copy of the option and environment map it only needs when its argv is built
         self.variables = variables
         self.stopping = False          # set when we asked it to stop: its exit is expected
+        self.killer = None             # the greenlet stopping it, once a stop has begun
+        self.max_age_timer = None      # the greenlet retiring it at max_age, when max_age is set
         self.started = None
         self.ended = None          # time.time() when its exit was collected
         self.returncode = None

@@ -14,6 +14,7 @@ import time
 
 import gevent
 from gevent.lock import RLock
+from gevent.pool import Group
 from gevent.queue import Queue
 
 from gcircus.supervision import cmdline
@@ -33,6 +34,10 @@ logger = logging.getLogger("gcircus")
 PIPE_DRAIN_TIMEOUT = 2.0
 # How long a stop waits after SIGKILL before giving up on a process (stuck in the kernel).
 SIGKILL_TIMEOUT = 10.0
+
+
+# The event each state publishes when the watcher enters it (Circus's `start` and `stop`).
+_STATE_EVENTS = {WatcherState.ACTIVE: "start", WatcherState.STOPPED: "stop"}
 
 
 class Watcher:
@@ -100,8 +105,10 @@ class Watcher:
         self.arbiter = None
         self.publisher = None
         self.sockets = {}              # name -> CircusSocket, given by the arbiter
+        self.config_spec = None        # the config section it was built from (reloadconfig compares it)
         self._lock = RLock()
         self._exits = Queue()
+        self._greenlets = Group()      # every greenlet the watcher spawns: close() ends them all
         self._supervisor = None
         self._respawn_timer = None
         self._failures = 0             # consecutive failed attempts: sets the backoff
@@ -123,16 +130,30 @@ class Watcher:
         return self.hooks.run(hook_name, self, self.arbiter, self._event, **kwargs)
 
     def _set_state(self, target):
+        """The one writer of the state: checks the move and publishes the event it means."""
         check_transition(self.state, target)
         logger.debug("watcher %s: %s -> %s", self.name, self.state, target)
         self.state = target
+        event = _STATE_EVENTS.get(target)
+        if event is not None:
+            self._event(event)
+
+    def _spawn_greenlet(self, name, function, *args, delay=0):
+        """A named greenlet owned by this watcher (killed by close())."""
+        greenlet = gevent.Greenlet(function, *args)
+        greenlet.name = "%s[%s]" % (name, self.name)
+        self._greenlets.add(greenlet)
+        if delay > 0:
+            greenlet.start_later(delay)
+        else:
+            greenlet.start()
+        return greenlet
 
     # -- supervision -----------------------------------------------------------------
 
     def _ensure_supervisor(self):
         if self._supervisor is None or self._supervisor.dead:
-            self._supervisor = gevent.spawn(self._supervise_loop)
-            self._supervisor.name = "watcher[%s]" % self.name
+            self._supervisor = self._spawn_greenlet("watcher", self._supervise_loop)
 
     def _supervise_loop(self):
         """Owned by the watcher; lives from its first start until close(); handles exits in order."""
@@ -157,8 +178,7 @@ class Watcher:
                     describe_exit(process.returncode))
         if not self.respawn or self.on_demand:
             if not self._live_processes():
-                self._set_state(WatcherState.STOPPED)
-                self._event("stop")
+                self._set_state(WatcherState.STOPPED)  # ACTIVE -> STOPPED: nothing is to be respawned
                 self.streams.close_when_drained(PIPE_DRAIN_TIMEOUT, self.is_stopped)
             return
         if process.age() < self.min_uptime:
@@ -188,8 +208,7 @@ class Watcher:
         if delay <= 0:
             self._fill()
         elif self._respawn_timer is None:
-            self._respawn_timer = gevent.spawn_later(delay, self._delayed_fill)
-            self._respawn_timer.name = "respawn[%s]" % self.name
+            self._respawn_timer = self._spawn_greenlet("respawn", self._delayed_fill, delay=delay)
 
     def _delayed_fill(self):
         with self._lock:
@@ -288,7 +307,7 @@ class Watcher:
         self._event("spawn", process_pid=process.pid, time=process.started)
         if self.max_age > 0:
             lifetime = self.max_age + random.uniform(0, self.max_age_variance)
-            process.max_age_timer = gevent.spawn_later(lifetime, self._expire, process)
+            process.max_age_timer = self._spawn_greenlet("max_age", self._expire, process, delay=lifetime)
         return process
 
     def _attach_pumps(self, process):
@@ -310,9 +329,8 @@ class Watcher:
             return
         if process.age() >= self.min_uptime:
             self._failures = 0     # it ran long enough, however it ended: the failure streak is over
-        timer = getattr(process, "max_age_timer", None)
-        if timer is not None:
-            timer.kill(block=False)
+        if process.max_age_timer is not None:
+            process.max_age_timer.kill(block=False)
         now = time.time()
         self.call_hook("before_reap", process_pid=process.pid, time=now)
         self._event("reap", process_pid=process.pid, time=now, exit_code=process.returncode)
@@ -339,11 +357,10 @@ class Watcher:
 
     def _begin_kill(self, process, sig=None, graceful_timeout=None):
         """Start stopping process in its own greenlet (idempotent); returns that greenlet."""
-        killer = getattr(process, "killer", None)
-        if killer is None:
+        if process.killer is None:
             process.stopping = True
-            process.killer = gevent.spawn(self._kill_body, process, sig, graceful_timeout)
-            process.killer.name = "kill[%s:%s]" % (self.name, process.pid)
+            process.killer = self._spawn_greenlet("kill:%s" % process.pid, self._kill_body, process, sig,
+                                                  graceful_timeout)
         return process.killer
 
     def _kill_body(self, process, sig, graceful_timeout):
@@ -468,11 +485,9 @@ class Watcher:
                 return {"started": started, "kept": kept}  # spawning failed for good
             if not self.call_hook("after_start"):
                 logger.warning("%s: after_start hook failed, stopping", self.name)
-                self._set_state(WatcherState.ACTIVE)
-                self._stop_locked()
+                self._stop_locked()  # STARTING -> STOPPING: it never became active
                 return {"started": [], "kept": kept}
-            self._set_state(WatcherState.ACTIVE)
-            self._event("start")
+            self._set_state(WatcherState.ACTIVE)  # publishes `start`
             return {"started": started, "kept": kept}
 
     def stop(self, close_streams=True):
@@ -491,8 +506,7 @@ class Watcher:
         self.streams.drain(PIPE_DRAIN_TIMEOUT)  # every pump, those of processes reaped earlier too
         if close_streams:
             self.streams.close()
-        self._set_state(WatcherState.STOPPED)
-        self._event("stop")
+        self._set_state(WatcherState.STOPPED)  # publishes `stop`
         self.call_hook("after_stop")
         return [p.pid for p in processes]
 
@@ -582,9 +596,9 @@ class Watcher:
 
     def close(self):
         """Release the watcher's greenlets (after stop); used when it is removed."""
-        if self._supervisor is not None:
-            self._supervisor.kill(block=False)
-            self._supervisor = None
+        self._greenlets.kill(block=False)
+        self._supervisor = None
+        self._respawn_timer = None
 
     def __repr__(self):
         return "<Watcher %s %s>" % (self.name, self.state)

@@ -41,7 +41,7 @@ Reply: "options": {key: value}
 def _read(arbiter, key):
     if hasattr(arbiter, key):
         return getattr(arbiter, key)
-    return (getattr(arbiter, "options", None) or {}).get(key)
+    return arbiter.options.get(key)
 
 
 COMMAND = GlobalOptions()

@@ -1,7 +1,6 @@
 """listsockets: the arbiter's listening sockets."""
-import socket
-
 from gcircus.commands.base import Command
+from gcircus.sockets.usage import describe_sockets
 
 
 class ListSockets(Command):
@@ -27,23 +26,7 @@ Reply: "sockets": [{"fd", "name", "backlog", "host", "port"} or {"fd", "name", "
         return "\n".join(lines)
 
     def execute(self, arbiter, props):
-        described = [_describe(sock) for sock in (arbiter.sockets or {}).values()]
-        return {"sockets": sorted(described, key=lambda s: (s["fd"] is None, s["fd"] or 0))}
-
-
-def _describe(sock):
-    try:
-        fd = sock.fileno()
-    except (OSError, ValueError):
-        fd = None
-    entry = {"fd": fd, "name": sock.name, "backlog": getattr(sock, "backlog", None)}
-    path = getattr(sock, "path", None)
-    if path or getattr(sock, "family", None) == getattr(socket, "AF_UNIX", None):
-        entry["path"] = path
-    else:
-        entry["host"] = getattr(sock, "host", None)
-        entry["port"] = getattr(sock, "port", None)
-    return entry
+        return {"sockets": describe_sockets(arbiter.sockets)}
 
 
 COMMAND = ListSockets()

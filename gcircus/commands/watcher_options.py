@@ -43,7 +43,7 @@ _ADD_ONLY = frozenset(("on_demand", "virtualenv", "virtualenv_py_ver", "stdin_so
 
 def watcher_lock(watcher):
     """The watcher's command lock (commands on one watcher run one at a time)."""
-    lock = getattr(watcher, "command_lock", None)
+    lock = watcher.command_lock
     return lock if lock is not None else contextlib.nullcontext()
 
 

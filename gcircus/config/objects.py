@@ -27,9 +27,7 @@ def build_watcher(spec, backend=None):
 
 
 def build_socket(spec):
-    sock = CircusSocket.load_from_config(dict(spec))
-    sock.config_spec = dict(spec)
-    return sock
+    return CircusSocket.load_from_config(dict(spec))
 
 
 def watchers_from(config, backend, errors):

@@ -140,7 +140,7 @@ _LIVE_SETTINGS = {
 
 
 def _reload_sockets(arbiter, config, summary):
-    old = {name: getattr(sock, "config_spec", None) for name, sock in arbiter.sockets.items()}
+    old = {name: sock.config for name, sock in arbiter.sockets.items()}
     new = {spec["name"]: spec for spec in config["sockets"]}
     added, removed, changed = _diff_named(old, new)
     for name in removed + changed:
@@ -150,7 +150,7 @@ def _reload_sockets(arbiter, config, summary):
         for sock in sockets_from({"sockets": [new[name]]}, errors):
             # a socket that cannot bind is logged and kept unbound; the rest of the reload goes on
             if not arbiter.sockets.add(sock):
-                errors.append("socket %s: cannot bind %s" % (name, getattr(sock, "address", "?")))
+                errors.append("socket %s: cannot bind %s" % (name, sock.address))
     summary["sockets"] = {"added": added, "removed": removed, "changed": changed, "errors": errors}
     touched = set(removed + changed)
     return {w.name for w in arbiter.watchers
@@ -158,7 +158,7 @@ def _reload_sockets(arbiter, config, summary):
 
 
 def _reload_watchers(arbiter, backend, config, summary, replaced_by_socket):
-    old = {w.name: getattr(w, "config_spec", None) for w in arbiter.watchers
+    old = {w.name: w.config_spec for w in arbiter.watchers
            if not w.name.startswith("plugin:")}
     new = {}
     for spec in config["watchers"]:

@@ -287,7 +287,7 @@ class PluginManager:
     def controller_endpoint(self):
         """(zmq context, inproc endpoint) of the controller, or (None, None) without one."""
         controller = self.arbiter.controller
-        endpoint = getattr(controller, "inproc_endpoint", None)
+        endpoint = None if controller is None else controller.inproc_endpoint
         if endpoint is None:
             logger.warning("the arbiter has no controller endpoint: plugins cannot call it")
             return None, None

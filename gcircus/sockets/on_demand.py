@@ -62,7 +62,7 @@ class OnDemandStarter:
             self._disarm(watcher)
         if not self._running:
             return
-        watchers = [w for w in self.arbiter.watchers if getattr(w, "on_demand", False)]
+        watchers = [w for w in self.arbiter.watchers if w.on_demand]
         for watcher in list(self._later):
             if watcher not in watchers:
                 self._later.pop(watcher).kill(block=False)
@@ -72,7 +72,7 @@ class OnDemandStarter:
 
     def _arm_when_allowed(self, watcher):
         since = time.monotonic() - self._last_start.get(watcher, float("-inf"))
-        pause = max(0.0, getattr(watcher, "min_uptime", 0) - since)
+        pause = max(0.0, watcher.min_uptime - since)
         if pause > 0:
             self._arm_later(watcher, pause)
         else:
@@ -110,7 +110,7 @@ class OnDemandStarter:
     def _readable(self, watcher):
         """Hub callback (must not block): a client is waiting, start the watcher in a greenlet."""
         self._disarm(watcher)
-        if not self._running or getattr(self.arbiter, "stopping", False):
+        if not self._running or self.arbiter.stopping:
             return
         self._starting.add(watcher)
         self._last_start[watcher] = time.monotonic()

@@ -29,8 +29,8 @@ def _mentions(text, name):
 def sockets_used_by(watcher, sockets):
     """Names of the sockets a watcher names in cmd/args (`$(circus.sockets.NAME)`) or stdin_socket."""
     names = [name for name in sockets
-             if _mentions(watcher.cmd, name) or _mentions(getattr(watcher, "args", None), name)]
-    stdin = getattr(watcher, "stdin_socket", None)
+             if _mentions(watcher.cmd, name) or _mentions(watcher.args, name)]
+    stdin = watcher.stdin_socket
     if stdin and stdin in sockets and stdin not in names:
         names.append(stdin)
     return names

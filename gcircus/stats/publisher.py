@@ -110,7 +110,7 @@ class StatsStreamer:
         self.interval = float(interval)
         if self.interval <= 0:
             raise ValueError("stats_interval must be positive, not %r" % (interval,))
-        self.publisher = StatsPublisher(endpoint, context, getattr(arbiter, "options", None))
+        self.publisher = StatsPublisher(endpoint, context, arbiter.options)
         self.sampler = ProcessSampler()
         self.socket_reads = None
         self.rounds = 0
@@ -180,7 +180,7 @@ class StatsStreamer:
         self.publisher.publish(name, aggregate(infos))
 
     def _publish_sockets(self):
-        sockets = getattr(self.arbiter, "sockets", None) or {}
+        sockets = self.arbiter.sockets
         counts = self.socket_reads.sync(sockets)
         if not counts:
             return
@@ -190,17 +190,16 @@ class StatsStreamer:
 
 def _topic_name(watcher):
     """Topics use the watcher's event name (lower case, spaces as underscores)."""
-    return getattr(watcher, "res_name", None) or watcher.name.lower().replace(" ", "_")
+    return watcher.res_name
 
 
 def stats_endpoint_of(arbiter):
     """The endpoint the arbiter wants stats on, or None: `stats_endpoint`, or the
     default one when only `statsd = true` was given."""
-    endpoint = getattr(arbiter, "stats_endpoint", None)
+    endpoint = arbiter.stats_endpoint
     if endpoint:
         return endpoint
-    options = getattr(arbiter, "options", None) or {}
-    if options.get("statsd") in (True, "true", "True", "1", 1):
+    if arbiter.options.get("statsd") in (True, "true", "True", "1", 1):
         from gcircus import DEFAULT_STATS
         return DEFAULT_STATS
     return None
@@ -211,7 +210,6 @@ def start_stats(arbiter):
     endpoint = stats_endpoint_of(arbiter)
     if endpoint is None:
         return None
-    options = getattr(arbiter, "options", None) or {}
-    interval = options.get("stats_interval") or DEFAULT_INTERVAL
-    context = getattr(getattr(arbiter, "controller", None), "context", None)
+    interval = arbiter.options.get("stats_interval") or DEFAULT_INTERVAL
+    context = None if arbiter.controller is None else arbiter.controller.context
     return StatsStreamer(arbiter, endpoint, interval, context).start()

@@ -284,6 +284,7 @@ def test_listsockets_ipython_reloadconfig(served_arbiter, call):
 class FakeSocket:
     def __init__(self, name, fd, **kw):
         self.name, self._fd = name, fd
+        self.is_unix = "path" in kw
         self.__dict__.update(kw)
 
     def fileno(self):
