@@ -8,6 +8,8 @@ import os
 import sys
 from urllib.parse import urlparse
 
+from gcircus.config.parser import check_regular_file
+
 LOG_FORMAT = "%(asctime)s %(name)s[%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 SYSLOG_DATE_FORMAT = "%b %d %H:%M:%S"
@@ -54,6 +56,9 @@ def _load_logger_config(path):
         return False
     if not os.path.exists(path):
         raise LoggingSetupError("logger config %r does not exist" % path)
+    problem = check_regular_file(path)
+    if problem is not None:
+        raise LoggingSetupError("logger config %r: %s" % (path, problem))
     lower = path.lower()
     try:
         if lower.endswith((".ini", ".cfg", ".conf")):

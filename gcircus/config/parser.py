@@ -12,9 +12,14 @@ every value to remember the file it came from so errors can name it.  The rules 
 - ``[DEFAULT]`` keys are inherited by every section that does not define them.
 - Malformed lines are collected and reported together once the whole file has been read.
 """
+import os
 import re
+import stat
 
 DEFAULT_SECTION = "DEFAULT"
+#: The largest config file read. A real one is a few KiB (10,000 watchers fit in about 1 MiB); the limit only
+#: stops a mistake such as a log file or a disk image named as the config from filling the daemon's memory.
+MAX_CONFIG_BYTES = 16 << 20
 
 _HEADER_RE = re.compile(r"^\[(?P<name>[^\]]*)\]$")
 _OPTION_RE = re.compile(r"^(?P<key>[^=:]*?)\s*[=:]\s*(?P<value>.*)$")
@@ -30,6 +35,46 @@ class ConfigError(ValueError):
     def __init__(self, message, errors=None):
         super().__init__(message)
         self.errors = list(errors) if errors else [message]
+
+
+def file_kind(mode):
+    """What a non-regular file is, for messages: 'a directory', 'a FIFO', ..."""
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def check_regular_file(path, limit=MAX_CONFIG_BYTES):
+    """The reason ``path`` cannot be a config file (not a regular file, or larger than ``limit``), or None.
+
+    Reading anything else could hang (a FIFO without a writer) or never end (``/dev/zero``).
+    Raises OSError if ``path`` cannot be stat()ed."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (%s)" % file_kind(info.st_mode)
+    if info.st_size > limit:
+        return "too large for a config file (%d bytes; the limit is %d)" % (info.st_size, limit)
+    return None
+
+
+def read_regular_file(path, limit=MAX_CONFIG_BYTES):
+    """The bytes of ``path``; ConfigError (naming it) unless it is a regular file of at most ``limit`` bytes."""
+    problem = check_regular_file(path, limit)
+    if problem is not None:
+        raise ConfigError("%s: %s" % (path, problem))
+    # O_NONBLOCK: should the path have become a FIFO since the stat, the open must not wait for a writer;
+    # reading at most limit + 1 bytes bounds the memory used even if the file grew meanwhile.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as stream:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ConfigError("%s: not a regular file (%s)" % (path, file_kind(mode)))
+        data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError("%s: too large for a config file (more than %d bytes)" % (path, limit))
+    return data
 
 
 class Section:
@@ -76,9 +121,9 @@ class IniDocument:
         return self.sections.get(name)
 
     def read_file(self, path):
-        """Parse ``path`` into this document; raises OSError if unreadable, ConfigError on syntax errors."""
-        with open(path, encoding="utf-8") as stream:
-            text = stream.read()
+        """Parse ``path`` into this document; raises OSError if unreadable, ConfigError if it is not a regular
+        file of at most MAX_CONFIG_BYTES or has syntax errors, UnicodeDecodeError if it is not UTF-8."""
+        text = read_regular_file(path).decode("utf-8")
         self.files.append(path)
         self.read_string(text, path)
 

@@ -78,7 +78,7 @@ def test_missing_main_file_raises_naming_it(tmp_path):
     missing = str(tmp_path / "nope.ini")
     with pytest.raises(ConfigError, match="%s: cannot read config file: No such file" % missing):
         load_config(missing, environ={})
-    with pytest.raises(ConfigError, match="cannot read config file"):
+    with pytest.raises(ConfigError, match="not a regular file \\(a directory\\)"):
         load_config(str(tmp_path), environ={})
 
 
