@@ -6,7 +6,11 @@
   greenlet on zmq.green (pyzmq's own authenticator is a real thread); refusals
   are logged, as are handshakes that fail before ZAP is asked (a client without
   CurveZMQ, or one holding the wrong server key).
+- Refusals are logged once per peer per REFUSAL_LOG_INTERVAL: a refused client that
+  retries (a new connection per call) would otherwise write a line per attempt. The
+  next line after a quiet interval says how many refusals it stands for.
 """
+import collections
 import glob
 import logging
 import os
@@ -26,6 +30,10 @@ logger = logging.getLogger("gcircus")
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 # How long a rebind waits for libzmq to release the address it just unbound.
 REBIND_TIMEOUT = 3.0
+# One log line per refused peer per this many seconds; at most REFUSAL_PEERS peers are remembered (the
+# least recently refused are forgotten first), so a scan from many addresses cannot grow the table.
+REFUSAL_LOG_INTERVAL = 60.0
+REFUSAL_PEERS = 1024
 
 
 # -- keys ----------------------------------------------------------------------------------
@@ -106,6 +114,7 @@ class ServerSecurity:
     def __init__(self, keypair, allowed_keys=None):
         self.public_key, self.secret_key = keypair
         self.allowed_keys = allowed_keys
+        self.refusals = RefusalLog()    # every refusal on the endpoints this protects
 
     @classmethod
     def from_options(cls, options):
@@ -136,9 +145,10 @@ class ServerSecurity:
         """Configure socket (before its bind) and start its guards; returns them (each has stop())."""
         domain = "gcircus.%s.%x" % (label, id(socket))
         self.configure(socket, domain)
-        registration = ZapHandler.register(socket.context, domain, self.allowed_keys, label, endpoint)
+        registration = ZapHandler.register(socket.context, domain, self.allowed_keys, label, endpoint,
+                                           self.refusals)
         try:
-            monitor = HandshakeMonitor(socket, label, endpoint).start()
+            monitor = HandshakeMonitor(socket, label, endpoint, self.refusals).start()
         except Exception:
             registration.stop()
             raise
@@ -172,6 +182,34 @@ def monitor_event_id(frames):
     return struct.unpack("=hi", frames[0][:6])[0]
 
 
+class RefusalLog:
+    """Logs refusals at most once per peer per ``interval`` seconds and counts them all."""
+
+    def __init__(self, interval=REFUSAL_LOG_INTERVAL, max_peers=REFUSAL_PEERS, clock=time.monotonic):
+        self.interval = interval
+        self.max_peers = max_peers
+        self.clock = clock
+        self.count = 0              # every refusal, logged or not
+        self._peers = collections.OrderedDict()     # peer -> [when last logged, refusals not logged since]
+
+    def refused(self, peer, message, *args):
+        """Record one refusal of ``peer`` (any hashable); log ``message % args`` unless it was logged lately."""
+        self.count += 1
+        now = self.clock()
+        entry = self._peers.get(peer)
+        if entry is not None and now - entry[0] < self.interval:
+            entry[1] += 1
+            return
+        if entry is not None and entry[1]:
+            message += " (and %d more refusals of this peer in the %ds before, not logged)"
+            args += (entry[1], round(now - entry[0]))
+        self._peers[peer] = [now, 0]
+        self._peers.move_to_end(peer)
+        while len(self._peers) > self.max_peers:
+            self._peers.popitem(last=False)
+        logger.warning(message, *args)
+
+
 class ZapHandler:
     """Answers libzmq's ZAP requests for one zmq context (inproc://zeromq.zap.01).
 
@@ -183,18 +221,19 @@ class ZapHandler:
 
     def __init__(self, context):
         self.context = context
-        self.domains = {}            # domain -> (allowed keys or None, label, endpoint)
+        self.domains = {}            # domain -> (allowed keys or None, label, endpoint, RefusalLog)
+        self.unknown_domain = (set(), "?", "?", RefusalLog())   # a socket that is being closed
         self.socket = None
         self.greenlet = None
 
     @classmethod
-    def register(cls, context, domain, allowed_keys, label, endpoint):
+    def register(cls, context, domain, allowed_keys, label, endpoint, refusals):
         handler = cls._by_context.get(id(context))
         if handler is None:
             handler = cls(context)
             handler.start()
             cls._by_context[id(context)] = handler
-        handler.domains[domain] = (allowed_keys, label, endpoint)
+        handler.domains[domain] = (allowed_keys, label, endpoint, refusals)
         return _Registration(handler, domain)
 
     def start(self):
@@ -247,16 +286,17 @@ class ZapHandler:
             return None
         version, request_id, domain, address, _identity, mechanism = request[:6]
         credentials = request[6:]
-        allowed, label, endpoint = self.domains.get(domain.decode("utf-8", "replace"), (set(), "?", "?"))
+        allowed, label, endpoint, refusals = self.domains.get(domain.decode("utf-8", "replace"),
+                                                              self.unknown_domain)
         key = z85.encode(credentials[0]) if mechanism == b"CURVE" and credentials else None
         if key is not None and (allowed is None or key in allowed):
             status, text = b"200", b"OK"
         else:
             status, text = b"400", b"client key not allowed"
-            logger.warning("CurveZMQ: refused a %s client from %s on %s (%s): %s",
-                           mechanism.decode("ascii", "replace"), address.decode("utf-8", "replace"),
-                           endpoint, label, "key %s is not allowed" % key.decode() if key else
-                           "no client key")
+            refusals.refused((address, key, domain), "CurveZMQ: refused a %s client from %s on %s (%s): %s",
+                                  mechanism.decode("ascii", "replace"), address.decode("utf-8", "replace"),
+                                  endpoint, label, "key %s is not allowed" % key.decode() if key else
+                                  "no client key")
         user = key or b""
         return envelope + [version, request_id, status, text, user, b""]
 
@@ -270,26 +310,29 @@ class _Registration:
         self.handler.unregister(self.domain)
 
 
-_HANDSHAKE_EVENTS = {
+HANDSHAKE_EVENTS = {
     getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0x800): "handshake failed",
     getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0x2000): "protocol error (no CurveZMQ, or the wrong server key?)",
 }
 
 
 class HandshakeMonitor:
-    """Logs connections refused before ZAP is consulted (the ZAP handler logs the rest)."""
+    """Logs connections refused before ZAP is consulted (the ZAP handler logs the rest).
 
-    def __init__(self, socket, label, endpoint):
+    libzmq's monitor events name our endpoint, not the peer: these are rate-limited per reason."""
+
+    def __init__(self, socket, label, endpoint, refusals):
         self.socket = socket
         self.label = label
         self.endpoint = endpoint
+        self.refusals = refusals
         self.address = "inproc://gcircus-monitor-%x" % id(socket)
         self.pair = None
         self.greenlet = None
 
     def start(self):
         mask = 0
-        for event in _HANDSHAKE_EVENTS:
+        for event in HANDSHAKE_EVENTS:
             mask |= event
         self.socket.monitor(self.address, mask)
         self.pair = zmq.Socket(self.socket.context, zmq.PAIR)
@@ -302,10 +345,10 @@ class HandshakeMonitor:
     def _watch_loop(self):
         """Owned by the HandshakeMonitor; lives as long as its socket; logs failed handshakes."""
         while True:
-            reason = _HANDSHAKE_EVENTS.get(monitor_event_id(self.pair.recv_multipart()))
+            reason = HANDSHAKE_EVENTS.get(monitor_event_id(self.pair.recv_multipart()))
             if reason is not None:
-                logger.warning("CurveZMQ: refused a connection on %s (%s): %s",
-                               self.endpoint, self.label, reason)
+                self.refusals.refused((self.endpoint, reason), "CurveZMQ: refused a connection on %s (%s): %s",
+                                      self.endpoint, self.label, reason)
 
     def stop(self):
         if self.greenlet is not None:

@@ -14,6 +14,7 @@ from gcircus.endpoints import curve
 from gcircus.client import CircusClient, CircusConsumer
 from gcircus.exc import CallError
 from gcircus.watcher import Watcher
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -160,3 +161,65 @@ def test_unreadable_key_files_are_named_in_the_error(keys):
     with pytest.raises(ValueError, match="curve_allowed_keys"):
         curve.ServerSecurity.from_options({"curve_secret_key": keys["server_secret"],
                                            "curve_allowed_keys": "/nonexistent/admins"})
+
+
+# -- refusals are logged once per peer, not once per attempt (issue 13 item 9) -------------------------------------
+
+ATTEMPTS = 8
+
+
+def _refused_attempts(arbiter, connect, attempts=ATTEMPTS):
+    """Connect ``attempts`` times (a new socket each, as a client retrying calls does) and wait until the
+    daemon refused every one."""
+    refusals = arbiter.controller.security.refusals
+    before = refusals.count
+    for number in range(attempts):
+        with connect() as client:
+            with pytest.raises(CallError, match="Timed out."):
+                client.send_message("list")
+        wait_until(lambda: refusals.count >= before + number + 1, 10, "refusal %d" % (number + 1))
+
+
+def test_a_refused_key_retrying_is_logged_once(secured, endpoints, keys, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    arbiter = secured()
+    _refused_attempts(arbiter, lambda: CircusClient(endpoint=endpoints.control, timeout=0.2,
+                                                    curve_server_key=keys["server_public"],
+                                                    curve_client_key=keys["bad"]))
+    logged = [r.getMessage() for r in caplog.records if "refused a CURVE client" in r.getMessage()]
+    bad_public, _ = curve.load_keypair(keys["bad"])
+    assert len(logged) == 1 and "key %s is not allowed" % bad_public.decode() in logged[0], logged
+
+
+def test_a_client_without_curve_retrying_is_logged_once(secured, endpoints, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    arbiter = secured()
+    _refused_attempts(arbiter, lambda: CircusClient(endpoint=endpoints.control, timeout=0.2))
+    logged = [r.getMessage() for r in caplog.records if "refused a connection on" in r.getMessage()]
+    # libzmq may report one failed handshake under two reasons: each reason is logged once
+    assert 1 <= len(logged) == len(set(logged)) <= len(curve.HANDSHAKE_EVENTS), logged
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_refusal_log_reports_what_it_held_back_once_the_interval_passed(caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    clock = Clock()
+    refusals = curve.RefusalLog(interval=60, max_peers=2, clock=clock)
+    for _ in range(5):
+        refusals.refused("peer-a", "refused %s", "a")
+    refusals.refused("peer-b", "refused %s", "b")
+    clock.now += 61
+    refusals.refused("peer-a", "refused %s", "a")
+    assert [r.getMessage() for r in caplog.records] == [
+        "refused a", "refused b", "refused a (and 4 more refusals of this peer in the 61s before, not logged)"]
+    assert refusals.count == 7
+    refusals.refused("peer-c", "refused %s", "c")       # a third peer: the least recently logged is forgotten
+    refusals.refused("peer-b", "refused %s", "b")
+    assert [r.getMessage() for r in caplog.records][-2:] == ["refused c", "refused b"]
