@@ -177,7 +177,8 @@ def _refused_attempts(arbiter, connect, attempts=ATTEMPTS):
         with connect() as client:
             with pytest.raises(CallError, match="Timed out."):
                 client.send_message("list")
-        wait_until(lambda: refusals.count >= before + number + 1, 10, "refusal %d" % (number + 1))
+        wanted = before + number + 1
+        wait_until(lambda: refusals.count >= wanted, 10, "refusal %d" % (number + 1))  # noqa: B023 (used at once)
 
 
 def test_a_refused_key_retrying_is_logged_once(secured, endpoints, keys, caplog):
