@@ -113,6 +113,7 @@ class Controller:
             socket.close()
             self._stop_guards()
             raise
+        binding.warn_if_exposed(self.endpoint, self.security is not None)
         self.socket = socket
         self._reader = SocketReader(socket)
         self._secure_publisher()

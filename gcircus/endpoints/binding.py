@@ -33,6 +33,36 @@ def _ipc_path(endpoint):
     return None if path.startswith("@") else path   # abstract sockets have no file
 
 
+def root_exposure(endpoint, secured, euid=None):
+    """How ``endpoint`` lets every local user send commands to a root daemon, or None when it does not.
+
+    Circus's default (a loopback TCP endpoint, no CurveZMQ) is kept for compatibility; run as root it hands
+    root to anyone who can connect, since `add` runs any command."""
+    if (os.geteuid() if euid is None else euid) != 0 or secured or not endpoint:
+        return None
+    if endpoint.startswith("tcp://"):
+        return "a TCP endpoint without CurveZMQ"
+    if endpoint.startswith("ipc://@"):
+        return "an abstract ipc socket (it has no file permissions)"
+    path = _ipc_path(endpoint)
+    if path is not None:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            return None
+        if mode & 0o002:
+            return "an ipc socket file every user may write to (mode %03o)" % (mode & 0o777)
+    return None
+
+
+def warn_if_exposed(endpoint, secured):
+    exposure = root_exposure(endpoint, secured)
+    if exposure is not None:
+        logger.warning("the daemon runs as root and its control endpoint %s is %s: every local user can connect "
+                       "and run commands as root. Use an ipc:// endpoint with endpoint_mode = 0600 (and "
+                       "endpoint_owner), or CurveZMQ keys (curve_secret_key, curve_allowed_keys)", endpoint, exposure)
+
+
 def parse_mode(value):
     """An ipc socket mode from 0o600, 384 or '0600' / '600' (always octal as text)."""
     if value is None or value == "":

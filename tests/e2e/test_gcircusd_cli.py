@@ -183,3 +183,13 @@ def test_the_shipped_example_configuration_loads_cleanly():
     assert [w["name"] for w in config["watchers"]] == ["flaky", "ticker", "web"]
     assert [s["name"] for s in config["sockets"]] == ["web"]
 
+
+
+def test_the_example_uses_a_private_control_socket_that_the_readme_points_gcircusctl_to():
+    """The safe setup (issue 13 item 14): an ipc socket only its owner may use, and the README's
+    `export GCIRCUSCTL_ENDPOINT=...` names that socket, so its `gcircusctl status` reaches the example."""
+    circus = load_config(EXAMPLE)["circus"]
+    assert circus["endpoint"].startswith("ipc://") and circus["pubsub_endpoint"].startswith("ipc://")
+    assert circus["endpoint_mode"] == 0o600
+    readme = read(os.path.join(os.path.dirname(EXAMPLE), os.pardir, "README.md"))
+    assert "GCIRCUSCTL_ENDPOINT=%s`" % circus["endpoint"] in readme

@@ -224,3 +224,38 @@ def test_refusal_log_reports_what_it_held_back_once_the_interval_passed(caplog):
     refusals.refused("peer-c", "refused %s", "c")       # a third peer: the least recently logged is forgotten
     refusals.refused("peer-b", "refused %s", "b")
     assert [r.getMessage() for r in caplog.records][-2:] == ["refused c", "refused b"]
+
+
+# -- a root daemon on an open endpoint warns at start (issue 13 item 14) ------------------------------------------
+
+EXPOSED = "the daemon runs as root and its control endpoint"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the warning is for root daemons only")
+def test_root_daemon_on_tcp_without_curve_warns_at_start(served_arbiter, endpoints, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    served_arbiter([Watcher("web", "sleep 120")])
+    warnings = [r.getMessage() for r in caplog.records if EXPOSED in r.getMessage()]
+    assert warnings == ["%s %s is a TCP endpoint without CurveZMQ: every local user can connect and run "
+                        "commands as root. Use an ipc:// endpoint with endpoint_mode = 0600 (and endpoint_owner), "
+                        "or CurveZMQ keys (curve_secret_key, curve_allowed_keys)" % (EXPOSED, endpoints.control)]
+
+
+def test_curve_keys_are_a_safe_setup(secured, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    secured()
+    assert not [r for r in caplog.records if EXPOSED in r.getMessage()]
+
+
+def test_an_ipc_endpoint_of_mode_0600_is_a_safe_setup(served_arbiter, caplog):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    directory = tempfile.mkdtemp(prefix="gc-", dir="/tmp")
+    try:
+        served_arbiter([], endpoint="ipc://%s/ctl.sock" % directory, pubsub_endpoint="ipc://%s/pub.sock" % directory,
+                       endpoint_mode="0600")
+        assert not [r for r in caplog.records if EXPOSED in r.getMessage()]
+    finally:
+        for name in ("ctl.sock", "pub.sock"):
+            if os.path.exists(os.path.join(directory, name)):
+                os.unlink(os.path.join(directory, name))
+        os.rmdir(directory)
