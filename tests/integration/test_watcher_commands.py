@@ -63,7 +63,9 @@ def test_sequential_reload_replaces_one_at_a_time(run_arbiter, events):
 
 def test_send_hup_reload_keeps_processes(run_arbiter, lines):
     code = ("import signal,sys,time,os;"
-            "signal.signal(signal.SIGHUP, lambda *a: print('HUP', os.getpid(), flush=True));"
+            # os.write: the HUP may arrive while print('ready') still holds stdout's buffer (a print
+            # in the handler would then raise 'reentrant call' and kill the child)
+            "signal.signal(signal.SIGHUP, lambda *a: os.write(1, b'HUP %d\\n' % os.getpid()));"
             "print('ready', os.getpid(), flush=True);"
             "[time.sleep(1) for _ in iter(int, 1)]")
     watcher = Watcher("hup", "%s -c \"%s\"" % (sys.executable, code), send_hup=True,
