@@ -8,6 +8,10 @@ line gets a ``<time> [<pid>] | `` prefix (see :class:`gcircus.stream.base.LineFr
 A write that fails (missing directory, EACCES, disk full) is logged once per incident, the chunk is dropped and the
 descriptor closed; every later chunk tries to reopen, so writing resumes as soon as the path is usable again. No
 error ever reaches the caller: a full disk must not stop the pump, and through it the child.
+
+A rotation that fails (the directory became read-only, immutable or unreachable) costs nothing: the file already
+open stays open and keeps receiving the output, past its size or period, until a later rotation succeeds. The
+descriptor is only ever swapped for one already opened, never closed first in the hope of reopening.
 """
 import errno
 import os
@@ -69,6 +73,9 @@ class FileStream(BaseStream):
         self._framer = LineFramer() if self.time_format else None
         self._fd = None
         self._identity = None       # (st_dev, st_ino) of the open file
+        # True while the open file was renamed away by a rotation (it is now ``filename.1``) and no new file could
+        # be opened at ``filename`` yet: writing goes on there, and every write first tries the open again.
+        self._detached = False
         self._write_failure = Incident()
         self._rotation_failure = Incident()
         self.open()
@@ -119,6 +126,8 @@ class FileStream(BaseStream):
 
     def _write_payload(self, payload):
         """Write one rendered chunk to the open file; subclasses add their reopen/rotation policy here."""
+        if self._detached:
+            self._reattach()
         if self.max_bytes > 0:
             self._write_with_size_rotation(payload)
         else:
@@ -146,46 +155,64 @@ class FileStream(BaseStream):
             size, start = cut - start, cut
 
     def _rotate(self):
-        """Shift ``name`` -> ``name.1`` -> ... -> ``name.<backup_count>`` and reopen; False if renaming failed."""
-        self._close_fd()
+        """Start a new file: shift ``name`` -> ``name.1`` -> ... -> ``name.<backup_count>`` and open a new ``name``
+        (with backup_count 0, empty the file instead). False if that failed: the file already open then stays open
+        and keeps receiving the output (past max_bytes) until a later rotation works."""
         try:
-            if self.backup_count > 0:
-                for number in range(self.backup_count - 1, 0, -1):
-                    older = '%s.%d' % (self.filename, number)
-                    if os.path.exists(older):
-                        os.replace(older, '%s.%d' % (self.filename, number + 1))
-                if os.path.exists(self.filename):      # someone may have removed it meanwhile
-                    os.replace(self.filename, self.filename + '.1')
-                self._open_fd()
-            else:
-                self._open_fd(truncate=True)
+            if self.backup_count == 0:
+                os.ftruncate(self._fd, 0)       # O_APPEND: the next write lands at offset 0
+            elif not self._detached:
+                self._shift_backups()
+                self._detached = True           # the open file is now name.1; a new name is opened below
         except OSError as err:
-            self._rotation_failure.failed('cannot rotate %s: %s; it grows past max_bytes meanwhile',
-                                          self.filename, err)
-            if self._fd is None:
-                self._open_fd()
+            self._rotation_failure.failed('cannot rotate %s: %s; writing on to it past max_bytes until rotation '
+                                          'works', self.filename, err)
+            return False
+        if self._detached and not self._reattach():
             return False
         self._rotation_failure.recovered('rotating %s again', self.filename)
+        return True
+
+    def _shift_backups(self):
+        for number in range(self.backup_count - 1, 0, -1):
+            older = '%s.%d' % (self.filename, number)
+            if os.path.exists(older):
+                os.replace(older, '%s.%d' % (self.filename, number + 1))
+        if os.path.exists(self.filename):      # someone may have removed it meanwhile
+            os.replace(self.filename, self.filename + '.1')
+
+    def _reattach(self):
+        """After a rotation renamed the open file away: open the new file; True once it is open."""
+        try:
+            self._open_fd()
+        except OSError as err:
+            self._rotation_failure.failed('cannot open a new %s after rotating it: %s; writing on to %s.1 '
+                                          'meanwhile', self.filename, err, self.filename)
+            return False
         return True
 
     # -- descriptor --------------------------------------------------------------------------------------------
 
     def _open_fd(self, truncate=False):
+        """Open ``filename`` and make it the file written to; the one open before is closed only afterwards, so a
+        failed open (OSError) leaves the stream writing where it was."""
         fd = os.open(self.filename, _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o666)
         info = os.fstat(fd)
-        self._fd, self._identity = fd, (info.st_dev, info.st_ino)
+        previous = self._fd
+        self._fd, self._identity, self._detached = fd, (info.st_dev, info.st_ino), False
+        if previous is not None:
+            self._close_descriptor(previous)
 
     def _close_fd(self):
         fd, self._fd = self._fd, None
         if fd is not None:
-            try:
-                os.close(fd)
-            except OSError as err:
-                log.warning('error closing %s: %s', self.filename, err)
+            self._close_descriptor(fd)
 
-    def _reopen(self):
-        self._close_fd()
-        self._open_fd()
+    def _close_descriptor(self, fd):
+        try:
+            os.close(fd)
+        except OSError as err:
+            log.warning('error closing %s: %s', self.filename, err)
 
     def __repr__(self):
         return '<%s %s>' % (type(self).__name__, self.filename)
@@ -212,5 +239,12 @@ class WatchedFileStream(FileStream):
         except OSError:
             current = None
         if current != self._identity:
-            self._reopen()
+            try:
+                self._open_fd()
+            except OSError as err:
+                # the old file (renamed, or deleted) is still open: better there than nowhere
+                self._rotation_failure.failed('cannot reopen %s: %s; writing on to the file open before', self.filename,
+                                              err)
+            else:
+                self._rotation_failure.recovered('reopened %s', self.filename)
         _write_all(self._fd, payload)

@@ -118,17 +118,26 @@ class TimedRotatingFileStream(FileStream):
         super()._write_payload(payload)
 
     def _rollover(self, now):
-        if os.fstat(self._fd).st_size > 0:
-            self._close_fd()
+        """Close the period: the file becomes ``filename.<suffix>`` and a new one is started. If that fails the
+        open file keeps receiving the output, and the next period tries again (a failed open of the new file is
+        retried at every write, see FileStream._reattach)."""
+        if not self._detached and os.fstat(self._fd).st_size > 0:
             target = '%s.%s' % (self.filename, self.schedule.suffix(self._period_start))
             try:
-                _move_or_append(self.filename, target)
+                if os.path.exists(target):
+                    # a restart within one period: append rather than overwrite, and go on in the same file
+                    _append_file(self.filename, target)
+                    os.ftruncate(self._fd, 0)
+                else:
+                    os.replace(self.filename, target)
+                    self._detached = True
             except OSError as err:
-                self._rotation_failure.failed('cannot rotate %s to %s: %s', self.filename, target, err)
+                self._rotation_failure.failed('cannot rotate %s to %s: %s; writing on to it until rotation works',
+                                              self.filename, target, err)
             else:
-                self._rotation_failure.recovered('rotating %s again', self.filename)
+                if not self._detached or self._reattach():
+                    self._rotation_failure.recovered('rotating %s again', self.filename)
                 self._prune()
-            self._open_fd()
         self._period_start, self._rollover_at = self.schedule.period(now)
 
     def rotated_files(self):
@@ -151,16 +160,11 @@ class TimedRotatingFileStream(FileStream):
             self._prune_failure.recovered('removing old rotated files of %s again', self.filename)
 
 
-def _move_or_append(source, target):
-    """Rename ``source`` to ``target``; if ``target`` exists (a restart within one period), append to it instead
-    of overwriting it, so no earlier output is lost."""
-    if not os.path.exists(target):
-        os.replace(source, target)
-        return
+def _append_file(source, target):
+    """Append the content of ``source`` to ``target`` (a restart within one period found ``target`` taken)."""
     with open(source, 'rb') as src, open(target, 'ab') as dst:
         while True:
             block = src.read(1 << 20)
             if not block:
                 break
             dst.write(block)
-    os.remove(source)

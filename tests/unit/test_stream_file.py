@@ -287,3 +287,34 @@ def test_a_chunk_after_close_reopens_rather_than_being_lost(tmp_path):
     stream({'data': b'late output', 'pid': 1, 'name': 'stdout'})
     stream.close()
     assert read(path) == b'late output'
+
+
+def test_a_failed_rotation_keeps_writing_to_the_open_file_and_the_next_one_catches_up(tmp_path, caplog):
+    """The directory is moved away and a regular file takes its name (every path in it fails with ENOTDIR, even
+    for root) between two rotations: output goes on to the file already open; once the directory is back, the
+    next write opens a fresh file and rotation goes on. Nothing is lost or written twice (issue 13 item 8)."""
+    caplog.set_level(logging.WARNING, logger='gcircus')
+    logs, moved = tmp_path / 'logs', tmp_path / 'moved'
+    logs.mkdir()
+    stream = FileStream(str(logs / 'out.log'), max_bytes=100, backup_count=50)
+    chunks = [b'line %03d ......\n' % number for number in range(60)]
+    for chunk in chunks[:20]:
+        stream({'data': chunk, 'pid': 1, 'name': 'stdout'})
+    os.rename(logs, moved)
+    logs.write_bytes(b'not a directory')
+    for chunk in chunks[20:40]:
+        stream({'data': chunk, 'pid': 1, 'name': 'stdout'})
+    logs.unlink()
+    os.rename(moved, logs)
+    for chunk in chunks[40:]:
+        stream({'data': chunk, 'pid': 1, 'name': 'stdout'})
+    stream.close()
+    backups = sorted((path for path in os.listdir(logs) if path != 'out.log'), key=lambda name: -int(name[8:]))
+    written = b''.join(read(logs / name) for name in backups + ['out.log'])
+    assert written == b''.join(chunks)
+    assert os.path.getsize(logs / 'out.log') < 100          # rotation works again
+    messages = [record.getMessage() for record in caplog.records]
+    assert len([m for m in messages if m.startswith('cannot ')]) == 1, messages     # once per incident
+    assert 'rotating %s again' % (logs / 'out.log') in messages
+    assert not [m for m in messages if 'dropped' in m]
+
