@@ -12,6 +12,7 @@ import threading
 import gevent
 from gevent.event import Event
 from gevent.lock import RLock
+from gevent.pool import Group
 
 from gcircus.exc import ArgumentError, ConflictError
 from gcircus.pubsub import Publisher
@@ -66,6 +67,7 @@ class Arbiter:
         self._stopping = False
         self._lock = RLock()     # guards the watcher list (add/rm), not the watchers themselves
         self._tick = None
+        self._greenlets = Group()    # every greenlet the arbiter spawns (tick, signals, stops)
         self._tick_changed = Event()     # set_check_delay wakes the tick loop
         self._signal_handlers = []
         self._thread_ident = None
@@ -194,19 +196,35 @@ class Arbiter:
     def wait_started(self, timeout=None):
         return self.started.wait(timeout)
 
-    def start_watchers(self):
-        for watcher in self.iter_watchers():
+    def start_watchers(self, watchers=None):
+        """Start watchers one after another, highest priority first, warmup_delay between two.
+
+        watchers=None: every autostart watcher (on_demand ones wait for a connection)."""
+        if watchers is None:
+            watchers = [w for w in self.watchers if w.autostart and not w.on_demand]
+        for index, watcher in enumerate(sorted(watchers, key=lambda w: w.priority, reverse=True)):
             if self._stopping:
                 return
-            if watcher.autostart and not watcher.on_demand:
-                watcher.start()
-                if self.warmup_delay > 0:
-                    gevent.sleep(self.warmup_delay)
+            if index and self.warmup_delay > 0:
+                gevent.sleep(self.warmup_delay)
+            watcher.start()
 
-    def stop_watchers(self):
-        """Stop all watchers concurrently (initiated lowest priority first)."""
-        jobs = [gevent.spawn(w.stop) for w in self.iter_watchers(reverse=False)]
-        gevent.joinall(jobs)
+    def stop_watchers(self, watchers=None, raise_error=False):
+        """Stop watchers (all by default) concurrently, initiated lowest priority first; returns
+        once every one has stopped (raise_error: then re-raise the first failure)."""
+        if watchers is None:
+            watchers = self.watchers
+        jobs = [self._spawn_greenlet("stop:%s" % w.name, w.stop)
+                for w in sorted(watchers, key=lambda w: w.priority)]
+        gevent.joinall(jobs, raise_error=raise_error)
+
+    def _spawn_greenlet(self, name, function, *args):
+        """A named greenlet owned by the arbiter (ended by stop())."""
+        greenlet = gevent.Greenlet(function, *args)
+        greenlet.name = "arbiter[%s]" % name
+        self._greenlets.add(greenlet)
+        greenlet.start()
+        return greenlet
 
     def set_check_delay(self, check_delay):
         """Change the sweep's period now, running or not (<= 0 turns the sweep off)."""
@@ -219,8 +237,7 @@ class Arbiter:
     def _start_tick(self):
         if self.check_delay > 0 and (self._tick is None or self._tick.dead):
             self._tick_changed.clear()
-            self._tick = gevent.spawn(self._tick_loop)
-            self._tick.name = "arbiter[tick]"
+            self._tick = self._spawn_greenlet("tick", self._tick_loop)
 
     def _tick_loop(self):
         """Owned by the arbiter; runs every check_delay until stop(). A safety net only."""
@@ -265,9 +282,11 @@ class Arbiter:
             done.set()
 
     def _release(self):
-        if self._tick is not None:
-            self._tick.kill(block=False)
-            self._tick = None
+        current = gevent.getcurrent()      # stop() may itself run in one of ours (a signal's)
+        for greenlet in list(self._greenlets):
+            if greenlet is not current:
+                greenlet.kill(block=False)
+        self._tick = None
         for service in reversed(self.services):
             try:
                 service.stop()
@@ -334,8 +353,7 @@ class Arbiter:
     def _on_signal(self, signum, action):
         """Signal handlers only post the request; it runs like the wire command would."""
         logger.info("got signal %s: %s", signal.Signals(signum).name, action)
-        job = gevent.spawn(self.stop if action == "quit" else self.reload)
-        job.name = "signal[%s]" % action
+        self._spawn_greenlet("signal:%s" % action, self.stop if action == "quit" else self.reload)
 
     def __repr__(self):
         return "<Arbiter %d watchers>" % len(self.watchers)

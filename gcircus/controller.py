@@ -392,13 +392,15 @@ def error_fields(error, raw=b""):
     """(errno, reason, traceback or None) for an exception, numbered as Circus numbers them."""
     if isinstance(error, WireError):
         return error.errno, error.reason, None
-    if isinstance(error, (MessageError, ArgumentError, ValueError, ImportError)):
+    if isinstance(error, (MessageError, ArgumentError)):
         return MESSAGE_ERROR, str(error), None
     if isinstance(error, ConflictError):
         return COMMAND_ERROR, str(error), None
     if isinstance(error, OSError):
         return OS_ERROR, str(error), None
+    # Anything else is a bug in gcircus, not a bad message: say so, and keep the traceback.
     tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    logger.error("command %s failed with an internal error:\n%s", _preview(raw), tb)
     return COMMAND_ERROR, "command %s: %s" % (_preview(raw), error), tb
 
 

@@ -19,7 +19,7 @@ from gevent.queue import Queue
 
 from gcircus.supervision import cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
-from gcircus.exc import SpawnError
+from gcircus.exc import ArgumentError, SpawnError
 from gcircus.supervision.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.supervision.pidfds import ProcessHandles
@@ -96,7 +96,7 @@ class Watcher:
         options.pop("loop", None)
         self.options = options  # free-form options, for plugins (e.g. flapping.max_retry)
         if self.singleton and self.numprocesses not in (0, 1):
-            raise ValueError("watcher %s: singleton watchers have at most one process" % name)
+            raise ArgumentError("watcher %s: singleton watchers have at most one process" % name)
         self.streams = WatcherStreams(stdout_stream, stderr_stream, stream_backend)
         self.child_env = cmdline.build_env(self.env, copy_env, self.copy_path, self.virtualenv,
                                            self.virtualenv_py_ver)
@@ -455,7 +455,7 @@ class Watcher:
         with self._lock:
             num = max(target_of(self.numprocesses), 0)
             if self.singleton and num > 1:
-                raise ValueError("watcher %s is a singleton: at most one process" % self.name)
+                raise ArgumentError("watcher %s is a singleton: at most one process" % self.name)
             self.numprocesses = num
             self.manage_processes(wait=wait)
             return self.numprocesses

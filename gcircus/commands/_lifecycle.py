@@ -1,7 +1,6 @@
-"""What start, stop and restart share: choosing watchers by name and match
-method, and the arbiter-level variants for several watchers."""
-import gevent
-
+"""What start, stop and restart share: choosing watchers by name and match method
+(the arbiter starts and stops several watchers by priority: Arbiter.start_watchers and
+Arbiter.stop_watchers)."""
 from gcircus.commands.base import MATCH_METHODS, Command, check_name, check_type, match_watchers
 
 
@@ -33,17 +32,3 @@ class LifecycleCommand(Command):
         if props.get("name") is None:
             return None
         return match_watchers(arbiter, props["name"], props.get("match") or "glob")
-
-
-def start_several(arbiter, watchers):
-    """One after another, highest priority first, with the arbiter's warmup_delay between."""
-    for index, watcher in enumerate(sorted(watchers, key=lambda w: w.priority, reverse=True)):
-        if index and arbiter.warmup_delay > 0:
-            gevent.sleep(arbiter.warmup_delay)
-        watcher.start()
-
-
-def stop_several(watchers):
-    """All at once (initiated lowest priority first); returns when every one has stopped."""
-    jobs = [gevent.spawn(w.stop) for w in sorted(watchers, key=lambda w: w.priority)]
-    gevent.joinall(jobs, raise_error=True)

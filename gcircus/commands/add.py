@@ -1,6 +1,6 @@
 """add: create a watcher, optionally starting it."""
 from gcircus.commands.base import Command, Deferred, check_bool, check_type
-from gcircus.exc import MessageError
+from gcircus.exc import ArgumentError, MessageError
 from gcircus.commands.watcher_options import watcher_kwargs
 
 
@@ -55,7 +55,10 @@ Reply: ok; with start and waiting, the started and kept pids.
             options.pop("args", None)
         kwargs = watcher_kwargs(options)
         _check_endpoint_owner(arbiter, kwargs)
-        watcher = arbiter.add_watcher(props["name"], props["cmd"], args=args, **kwargs)
+        try:
+            watcher = arbiter.add_watcher(props["name"], props["cmd"], args=args, **kwargs)
+        except (ValueError, ImportError) as error:    # the options describe no watcher that can exist
+            raise ArgumentError("cannot add watcher %s: %s" % (props["name"], error)) from error
         if props["start"]:
             return Deferred(watcher.start)
         return None

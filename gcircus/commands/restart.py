@@ -1,5 +1,5 @@
 """restart: restart every watcher, or those matching a name."""
-from gcircus.commands._lifecycle import LifecycleCommand, start_several, stop_several
+from gcircus.commands._lifecycle import LifecycleCommand
 from gcircus.commands.base import Deferred
 
 
@@ -22,7 +22,7 @@ Reply: ok; for one matching watcher with waiting,
     def execute(self, arbiter, props):
         watchers = self.selected(arbiter, props)
         if watchers is None:
-            if arbiter.config_file is not None and hasattr(arbiter, "restart"):
+            if arbiter.config_file is not None:
                 # The arbiter closes its sockets: it restarts once the reply is out.
                 return Deferred(finish=arbiter.restart)
             return Deferred(lambda: _restart_all(arbiter))
@@ -37,8 +37,8 @@ def _restart_all(arbiter):
 
 
 def _restart_several(arbiter, watchers):
-    stop_several(watchers)
-    start_several(arbiter, watchers)
+    arbiter.stop_watchers(watchers, raise_error=True)
+    arbiter.start_watchers(watchers)
 
 
 COMMAND = Restart()

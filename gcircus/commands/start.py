@@ -1,5 +1,5 @@
 """start: start every watcher, or those matching a name."""
-from gcircus.commands._lifecycle import LifecycleCommand, start_several
+from gcircus.commands._lifecycle import LifecycleCommand
 from gcircus.commands.base import Deferred
 
 
@@ -22,7 +22,7 @@ Reply: ok; for one matching watcher with waiting, "info": {"started": [pids], "k
             return Deferred(arbiter.start_watchers)
         if len(watchers) == 1:
             return Deferred(lambda: {"info": watchers[0].start()})
-        return Deferred(lambda: start_several(arbiter, watchers))
+        return Deferred(lambda: arbiter.start_watchers(watchers))
 
 
 COMMAND = Start()

@@ -1,5 +1,5 @@
 """stop: stop every watcher, or those matching a name."""
-from gcircus.commands._lifecycle import LifecycleCommand, stop_several
+from gcircus.commands._lifecycle import LifecycleCommand
 from gcircus.commands.base import Deferred
 
 
@@ -22,7 +22,7 @@ Reply: ok; for one matching watcher with waiting, "info": null once it is stoppe
             return Deferred(arbiter.stop_watchers)
         if len(watchers) == 1:
             return Deferred(lambda: _stop_one(watchers[0]))
-        return Deferred(lambda: stop_several(watchers))
+        return Deferred(lambda: arbiter.stop_watchers(watchers, raise_error=True))
 
 
 def _stop_one(watcher):

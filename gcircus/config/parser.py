@@ -16,6 +16,8 @@ import os
 import re
 import stat
 
+from gcircus.exc import ArgumentError
+
 DEFAULT_SECTION = "DEFAULT"
 #: The largest config file read. A real one is a few KiB (10,000 watchers fit in about 1 MiB); the limit only
 #: stops a mistake such as a log file or a disk image named as the config from filling the daemon's memory.
@@ -26,7 +28,7 @@ _OPTION_RE = re.compile(r"^(?P<key>[^=:]*?)\s*[=:]\s*(?P<value>.*)$")
 _INLINE_COMMENT_RE = re.compile(r"\s;")
 
 
-class ConfigError(ValueError):
+class ConfigError(ArgumentError):
     """A configuration problem; the message names the file (and section, key and value when known).
 
     ``errors`` lists every individual message when several were found at once.

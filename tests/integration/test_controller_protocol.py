@@ -188,3 +188,24 @@ def test_quit_without_waiting_replies_at_once(served_arbiter, call):
     assert call("quit")["status"] == "ok"
     with gevent.Timeout(10):
         arbiter._stopped.wait()
+
+
+BAD_VALUES = [
+    ("add", dict(name="s", cmd="sleep 120", options={"singleton": True, "numprocesses": 3})),
+    ("add", dict(name="u", cmd="sleep 120", options={"uid": "no-such-user-here"})),
+    ("add", dict(name="c", cmd="sleep 120", options={"stdout_stream": {"class": "no.such.Stream"}})),
+    ("add", dict(name="h", cmd="sleep 120", options={"hooks": {"before_start": "no.such.hook"}})),
+    ("add", dict(name="r", cmd="sleep 120", options={"rlimit_nosuchlimit": 5})),
+    ("set", dict(name="web", options={"stdout_stream.class": "no.such.Stream"})),
+    ("signal", dict(name="web", pid=1, signum="TERM")),
+]
+
+
+@pytest.mark.parametrize("command,props", BAD_VALUES, ids=["%s-%d" % (c, i) for i, (c, _) in enumerate(BAD_VALUES)])
+def test_a_bad_value_is_the_senders_error_not_an_internal_one(served_arbiter, call, caplog, command, props):
+    """Only gcircus's own errors and OSError become wire errors; a bad value a user sent must be one of
+    them (errno 3 or 4, no traceback), never reported (and logged) as a bug in the daemon."""
+    served_arbiter([Watcher("web", "sleep 120"), Watcher("one", "sleep 120", singleton=True)])
+    reply = call(command, **props)
+    assert reply["status"] == "error" and reply["errno"] in (3, 4), reply
+    assert not reply.get("tb") and "internal error" not in caplog.text, reply
