@@ -42,4 +42,5 @@ _ARBITER_KEYS = frozenset((
     "statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc", "proc_name",
     "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask", "endpoint_owner",
     "ssh_server", "handle_signals", "curve_secret_key", "curve_allowed_keys", "endpoint_mode",
-    "max_message_size", "stats_interval", "httpd_close_outputs"))
+    "max_message_size", "stats_interval", "httpd_close_outputs", "httpd_token", "httpd_token_file",
+    "httpd_metrics_token", "httpd_user", "httpd_password"))

@@ -32,9 +32,10 @@ class Arbiter:
     (None disables either). check_delay: period of the safety-net sweep that reaps
     exits the hub might have missed and enforces counts — exits themselves are
     handled the moment they happen. stats_endpoint, plugins and sockets are wired by
-    gcircus.stats, gcircus.plugin_host.manager and gcircus.sockets. httpd/httpd_host/httpd_port
-    are accepted for Circus compatibility, but gcircus has no web dashboard: with
-    httpd=True a warning says so at start.
+    gcircus.stats, gcircus.plugin_host.manager and gcircus.sockets. httpd=True serves the
+    web dashboard, the JSON API and /metrics on httpd_host:httpd_port (gcircus.httpd;
+    credentials in the httpd_token / httpd_token_file / httpd_user / httpd_password /
+    httpd_metrics_token options).
     """
 
     def __init__(self, watchers, endpoint, pubsub_endpoint, check_delay=1.0, prereload_fn=None,
@@ -75,6 +76,7 @@ class Arbiter:
         self.config_source = None    # a gcircus.config.ConfigSource when built from an INI file
         self.stats_streamer = None
         self.plugin_manager = None
+        self.http_server = None      # the gcircus.httpd.HttpServer while httpd is on and serving
         self.restart_requested = False
         for watcher in watchers or []:
             self._register(watcher)
@@ -137,9 +139,6 @@ class Arbiter:
         """Bind the event and control endpoints and the sockets; runs before any spawn."""
         if self.umask is not None:
             os.umask(int(self.umask))
-        if self.httpd:
-            logger.warning("httpd = true: gcircus has no web dashboard (circushttpd); the option is ignored. "
-                           "Use gcircusctl, gcircus-top or the zmq endpoints instead")
         self.publisher.start()
         self.sockets.start(self)  # binds all (a failure is logged) and arms on_demand watchers
         if self.endpoint is not None:
@@ -149,6 +148,7 @@ class Arbiter:
             self.services.append(self.controller)
         self._start_stats()
         self._start_plugins()
+        self._start_httpd()
 
     def _start_stats(self):
         from gcircus.stats.publisher import start_stats     # a daemon without stats never loads it
@@ -164,6 +164,42 @@ class Arbiter:
             from gcircus.plugin_host.manager import PluginManager
             self.plugin_manager = PluginManager(self)
         self.services.append(self.plugin_manager.start())
+
+    def _start_httpd(self):
+        """The dashboard is an extra: one that cannot start (port in use, unreadable token file) is logged and
+        the daemon supervises on; reloadconfig can fix its settings."""
+        if not self.httpd or self.http_server is not None:
+            return
+        from gcircus.httpd import HttpServer    # a daemon without the dashboard never loads it
+        try:
+            server = HttpServer(self, self.httpd_host, self.httpd_port).start()
+        except (OSError, ValueError) as error:
+            logger.error("the dashboard cannot start on %s:%s: %s", self.httpd_host, self.httpd_port, error)
+            return
+        self.http_server = server
+        self.services.append(server)
+
+    def set_httpd(self, **settings):
+        """Change httpd, httpd_host, httpd_port or the httpd_* credential options of a running arbiter."""
+        for key in ("httpd", "httpd_host", "httpd_port"):
+            if key in settings:
+                setattr(self, key, settings.pop(key))
+        self.options.update(settings)
+        server = self.http_server
+        if self._thread_ident is None or self._stopping:
+            return
+        if not self.httpd:
+            if server is not None:
+                self.services.remove(server)
+                self.http_server = None
+                server.stop()
+        elif server is None:
+            self._start_httpd()
+        else:
+            try:
+                server.reconfigure(self.httpd_host, self.httpd_port, self.options)
+            except (OSError, ValueError) as error:
+                logger.error("the dashboard keeps its previous settings: %s", error)
 
     def start(self):
         """Start every autostart watcher by priority and serve until stop(); blocks."""
@@ -294,6 +330,7 @@ class Arbiter:
                 logger.exception("stopping %r failed", service)
         self.services = []
         self.controller = None
+        self.http_server = None
         self.publisher.stop()
         self.sockets.stop()
         for watcher in self.watchers:

@@ -113,6 +113,11 @@ class Watcher:
         self._respawn_timer = None
         self._failures = 0             # consecutive failed attempts: sets the backoff
         self._spawned_count = 0
+        # what the dashboard and /metrics report
+        self.restarts = 0              # processes that ended on their own and were replaced
+        self.spawn_failures = 0        # spawns that failed (the command could not be started)
+        self.last_exit_code = None     # exit code of the process reaped last
+        self.last_start_time = None    # time.time() when the watcher last became active
         self._stopped_requested = stopped
 
     # -- events and hooks ------------------------------------------------------------
@@ -184,6 +189,7 @@ class Watcher:
         if process.age() < self.min_uptime:
             self._record_failure("process %s died after %.2fs (min_uptime %ss)"
                                  % (process.pid, process.age(), self.min_uptime))
+        self.restarts += 1
         self._schedule_fill()
 
     def _record_failure(self, reason):
@@ -290,6 +296,7 @@ class Watcher:
                 stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None)
         except (SpawnError, OSError, ValueError, KeyError) as error:
             logger.error("error in %r: %s", self.name, error)
+            self.spawn_failures += 1
             return None
         finally:
             process_sockets.close()  # the child holds its own copies now
@@ -332,6 +339,7 @@ class Watcher:
         if process.max_age_timer is not None:
             process.max_age_timer.kill(block=False)
         now = time.time()
+        self.last_exit_code = process.returncode
         self.call_hook("before_reap", process_pid=process.pid, time=now)
         self._event("reap", process_pid=process.pid, time=now, exit_code=process.returncode)
         self.call_hook("after_reap", process_pid=process.pid, time=now,
@@ -487,6 +495,7 @@ class Watcher:
                 logger.warning("%s: after_start hook failed, stopping", self.name)
                 self._stop_locked()  # STARTING -> STOPPING: it never became active
                 return {"started": [], "kept": kept}
+            self.last_start_time = time.time()
             self._set_state(WatcherState.ACTIVE)  # publishes `start`
             return {"started": started, "kept": kept}
 

@@ -126,6 +126,10 @@ def _set_stats_interval(arbiter, source, value):
         streamer.interval = float(value or DEFAULT_INTERVAL)
 
 
+def _set_httpd(key):
+    return lambda arbiter, source, value: arbiter.set_httpd(**{key: value})
+
+
 # [circus] settings a running arbiter takes on without a restart, and how.
 _LIVE_SETTINGS = {
     "check_delay": lambda arbiter, source, value: arbiter.set_check_delay(value),
@@ -137,6 +141,9 @@ _LIVE_SETTINGS = {
     "endpoint": lambda arbiter, source, value: arbiter.rebind("endpoint", value),
     "pubsub_endpoint": lambda arbiter, source, value: arbiter.rebind("pubsub_endpoint", value),
 }
+_LIVE_SETTINGS.update((key, _set_httpd(key)) for key in (
+    "httpd", "httpd_host", "httpd_port", "httpd_token", "httpd_token_file", "httpd_metrics_token", "httpd_user",
+    "httpd_password"))
 
 
 def _reload_sockets(arbiter, config, summary):

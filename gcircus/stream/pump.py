@@ -52,6 +52,31 @@ def enlarge_pipe(fd, size=PIPE_SIZE):
         return pipe_capacity(fd)    # EPERM past pipe-max-size or the user's quota: keep what we have
 
 
+class OutputTap:
+    """Lets one listener besides the stream see a watcher's output as it is read (the dashboard's tail view).
+
+    ``listener(pid, name, data)`` gets every chunk, and ``data=b""`` once a pipe reaches EOF. With no listener a
+    pump pays one attribute test per chunk, so a daemon nobody watches reads its pipes as fast as without the tap.
+    """
+
+    def __init__(self):
+        self.listener = None
+        self._failing = False
+
+    def deliver(self, pid, name, data):
+        listener = self.listener
+        if listener is None:
+            return
+        try:
+            listener(pid, name, data)
+        except Exception:
+            if not self._failing:   # once per incident, like a failing stream
+                self._failing = True
+                logger.exception("output tap %r failed; the stream still gets the output", listener)
+        else:
+            self._failing = False
+
+
 class Pump:
     """Moves one pipe's bytes to a stream; owned by the Process whose pipe it reads.
 
@@ -59,7 +84,7 @@ class Pump:
     ``join()`` waits until that EOF was also delivered to the stream.
     """
 
-    def __init__(self, pipe, name, pid, stream, label=None):
+    def __init__(self, pipe, name, pid, stream, label=None, tap=None):
         self.fd = pipe.fileno() if hasattr(pipe, "fileno") else pipe
         self._pipe = pipe
         self.name = name
@@ -72,6 +97,7 @@ class Pump:
         self._capacity = None
         self._failing = False
         self.delivering = False     # inside the stream call (a slow stream holds the pump there)
+        self.tap = tap              # an OutputTap, or None
 
     def start(self):
         os.set_blocking(self.fd, False)
@@ -103,12 +129,16 @@ class Pump:
                 stream = self.stream    # may be swapped (set stdout_stream) or removed while we run
                 if stream is not None:
                     self._call(stream, {"data": data, "pid": self.pid, "name": self.name})
+                if self.tap is not None and self.tap.listener is not None:
+                    self.tap.deliver(self.pid, self.name, data)
                 self._grow_if_full(len(data))
                 unyielded += len(data)
                 if unyielded >= YIELD_AFTER:
                     unyielded = 0
                     gevent.sleep(YIELD_SLEEP)
             self.reached_eof.set()
+            if self.tap is not None and self.tap.listener is not None:
+                self.tap.deliver(self.pid, self.name, b"")
             flush = getattr(self.stream, "flush_partial", None)
             if flush is not None:
                 self._call(flush, self.pid, self.name)

@@ -11,7 +11,7 @@ import time
 
 import gevent
 
-from gcircus.stream.pump import Pump
+from gcircus.stream.pump import OutputTap, Pump
 
 logger = logging.getLogger("gcircus")
 
@@ -38,6 +38,7 @@ class WatcherStreams:
         self.stderr = _build(self.stderr_conf, backend)
         self.pumps = set()
         self.closer = None      # the greenlet of the last close_when_drained()
+        self.tap = OutputTap()  # what the pumps also show to a listener (the dashboard), when there is one
 
     def _each(self):
         seen = set()
@@ -54,7 +55,7 @@ class WatcherStreams:
                                    ("stderr", process.stderr, self.stderr)):
             if pipe is None or stream is None:
                 continue
-            pump = Pump(pipe, name, process.pid, stream, "%s:%s:%s" % (owner, process.pid, name)).start()
+            pump = Pump(pipe, name, process.pid, stream, "%s:%s:%s" % (owner, process.pid, name), self.tap).start()
             process.pumps.append(pump)
             self.pumps.add(pump)
             pump.greenlet.link(lambda _greenlet, pump=pump: self.pumps.discard(pump))

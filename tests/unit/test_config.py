@@ -222,7 +222,8 @@ def test_circus_defaults_when_section_absent(tmp_path):
         "debug": False, "debug_gc": False, "pidfile": None, "loglevel": None, "logoutput": None,
         "loggerconfig": None, "fqdn_prefix": None, "stream_backend": "gevent",
         "curve_secret_key": None, "curve_allowed_keys": None, "endpoint_mode": None, "max_message_size": None,
-        "stats_interval": None,
+        "stats_interval": None, "httpd_token": None, "httpd_token_file": None, "httpd_metrics_token": None,
+        "httpd_user": None, "httpd_password": None,
     }
 
 
