@@ -41,10 +41,10 @@ class Client:
     event (the dashboard's snapshot), or None.
     """
 
-    def __init__(self, first=(), filter=None, resync=None, max_bytes=MAX_QUEUED_BYTES):
+    def __init__(self, first=(), filter=None, resync=None, max_bytes=None):
         self.queue = deque(first)
         self.queued_bytes = sum(len(item) for item in self.queue)
-        self.max_bytes = max_bytes
+        self.max_bytes = MAX_QUEUED_BYTES if max_bytes is None else max_bytes
         self.filter = filter
         self.resync = resync
         self.dropped = 0

@@ -104,3 +104,16 @@ def timed(function, *args, **kw):
     started = time.monotonic()
     result = function(*args, **kw)
     return result, time.monotonic() - started
+
+
+@pytest.fixture
+def httpd_arbiter(run_arbiter):
+    """httpd_arbiter(watchers, **kw) -> (arbiter, (host, port)): a running arbiter serving its dashboard on a
+    loopback port chosen by the kernel."""
+    def start(watchers=(), **kw):
+        kw.setdefault("httpd", True)
+        kw.setdefault("httpd_port", 0)
+        arbiter = run_arbiter(list(watchers), **kw)
+        assert arbiter.http_server is not None, "the dashboard did not start"
+        return arbiter, arbiter.http_server.address[:2]
+    return start
