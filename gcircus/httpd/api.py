@@ -4,7 +4,7 @@ An action is the wire command of the same name (gcircus.commands), validated and
 controller does it, so the reply and the error text are the ones gcircusctl shows. Errors become HTTP statuses
 here: an unknown watcher 404, bad input 400, a conflict with the current state 409, anything else 500.
 """
-import logging
+import json
 
 import gevent
 
@@ -12,11 +12,9 @@ from gcircus.commands import get_command
 from gcircus.commands.base import Deferred
 from gcircus.commands.base import get_watcher as find_watcher
 from gcircus.commands.watcher_options import get_options
-from gcircus.controller import COMMAND_ERROR, MESSAGE_ERROR, error_fields
+from gcircus.controller import MESSAGE_ERROR, error_fields
 from gcircus.exc import ConflictError, MessageError
 from gcircus.httpd.live import watcher_summary
-
-logger = logging.getLogger("gcircus")
 
 #: action -> the parameters it takes besides the watcher's name (the command's own properties).
 ACTIONS = {
@@ -83,10 +81,8 @@ def run_action(arbiter, name, action, params):
         props.setdefault("waiting", True)    # an HTTP client waits for its answer: give it the result
     try:
         return _execute(arbiter, get_command(action), props)
-    except ApiError:
-        raise
     except Exception as error:
-        raise _as_api_error(error) from None
+        raise _as_api_error(error, {"command": action, "properties": props}) from None
 
 
 def _execute(arbiter, command, props):
@@ -112,12 +108,11 @@ def _execute(arbiter, command, props):
     return reply
 
 
-def _as_api_error(error):
-    errno, reason, tb = error_fields(error)
+def _as_api_error(error, request):
+    """The controller's errno and reason for error (an internal error is logged there, with its traceback)."""
+    errno, reason, _tb = error_fields(error, json.dumps(request, default=str).encode("utf-8"))
     if isinstance(error, ConflictError):
         return ApiError(409, reason, errno)
     if errno == MESSAGE_ERROR:
         return ApiError(400, reason, errno)
-    if tb is not None:
-        logger.error("httpd: %s", tb.rstrip())
-    return ApiError(500, reason, errno if errno is not None else COMMAND_ERROR)
+    return ApiError(500, reason, errno)
