@@ -49,6 +49,9 @@ WATCHER_DEFAULTS = {
     "min_uptime": 1.0,
     "backoff_base": 0.1,
     "backoff_max": 30.0,
+    # Ours: the kernel SIGKILLs the processes if the daemon dies (SIGKILL, OOM killer), so a restarted
+    # daemon never finds them running beside its new ones; false lets them outlive a crash.
+    "die_with_daemon": True,
 }
 
 # What `options` and `get` report (Circus's list), besides free-form options.
@@ -58,5 +61,5 @@ REPORTED_OPTIONS = (
     "graceful_timeout", "executable", "use_sockets", "priority", "copy_env", "singleton",
     "stdout_stream_conf", "on_demand", "stderr_stream_conf", "max_age", "max_age_variance",
     "close_child_stdin", "close_child_stdout", "close_child_stderr",
-    "min_uptime", "backoff_base", "backoff_max",
+    "min_uptime", "backoff_base", "backoff_max", "die_with_daemon",
 )

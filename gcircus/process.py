@@ -67,7 +67,7 @@ class Process:
                  env=None, rlimits=None, executable=None, use_fds=False, watcher=None, spawn=True,
                  *, name=None, pipe_stdout=True, pipe_stderr=True, close_child_stdin=True,
                  close_child_stdout=False, close_child_stderr=False, shell_args=None,
-                 sockets=None, stdin_fd=None, variables=None):
+                 sockets=None, stdin_fd=None, variables=None, die_with_daemon=True):
         self.wid = wid
         self.name = name if name is not None else str(wid)
         self.cmd = cmd
@@ -90,6 +90,7 @@ class Process:
         self.close_child_stderr = close_child_stderr
         self.sockets = dict(sockets or {})
         self.stdin_fd = stdin_fd
+        self.die_with_daemon = die_with_daemon     # the kernel kills it if the daemon dies (see spawner)
         # a dict, or a callable giving one: a watcher passes its own method, so no process keeps a
         # copy of the option and environment map it only needs when its argv is built
         self.variables = variables
@@ -141,7 +142,7 @@ class Process:
             env=self.env, uid=self.uid, gid=self.gid, rlimits=self.rlimits, stdin=stdin,
             pipe_stdout=self.pipe_stdout, pipe_stderr=self.pipe_stderr,
             close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
-            pass_fds=pass_fds)
+            pass_fds=pass_fds, die_with_parent=self.die_with_daemon)
         self.started = time.time()
         # No yield may happen between the fork and this registration: an exit reported before the
         # child watcher exists would be lost.

@@ -66,6 +66,7 @@ class Watcher:
         self.send_hup = send_hup
         self.stop_signal = to_signum(opt["stop_signal"])
         self.stop_children = bool(opt["stop_children"])
+        self.die_with_daemon = bool(opt["die_with_daemon"])
         self.env = dict(env) if env else {}
         self.graceful_timeout = float(graceful_timeout)
         self.prereload_fn = prereload_fn
@@ -293,7 +294,8 @@ class Watcher:
                 pipe_stderr=self.streams.stderr is not None, close_child_stdin=self.close_child_stdin,
                 close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
                 shell_args=self.shell_args, sockets=sockets, variables=self._variables,
-                stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None)
+                stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None,
+                die_with_daemon=self.die_with_daemon)
         except (SpawnError, OSError, ValueError, KeyError) as error:
             logger.error("error in %r: %s", self.name, error)
             self.spawn_failures += 1

@@ -25,7 +25,7 @@ _NUMBERS = ("warmup_delay", "retry_in", "graceful_timeout", "min_uptime", "backo
             "max_age", "max_age_variance")
 _BOOLEANS = ("send_hup", "stop_children", "shell", "copy_env", "copy_path", "respawn", "singleton",
              "close_child_stdin", "close_child_stdout", "close_child_stderr", "use_sockets", "autostart",
-             "on_demand")
+             "on_demand", "die_with_daemon")
 _STRINGS = ("cmd", "working_dir", "executable", "virtualenv", "virtualenv_py_ver", "stdin_socket")
 _STREAMS = ("stdout_stream", "stderr_stream")
 
@@ -38,7 +38,7 @@ _RELOAD_KEYS = frozenset(("working_dir", "uid", "gid", "shell", "shell_args", "e
                           "executable", "close_child_stdin", "close_child_stdout", "close_child_stderr"))
 _SETTABLE = _MANAGE_KEYS | _RELOAD_KEYS | frozenset(_STREAMS)
 # Constructor-only options: accepted by `add`, refused by `set`.
-_ADD_ONLY = frozenset(("on_demand", "virtualenv", "virtualenv_py_ver", "stdin_socket"))
+_ADD_ONLY = frozenset(("on_demand", "virtualenv", "virtualenv_py_ver", "stdin_socket", "die_with_daemon"))
 
 
 def watcher_lock(watcher):

@@ -101,6 +101,7 @@ WATCHER_CONVERTERS = {
     "min_uptime": conv.to_duration,
     "backoff_base": conv.to_duration,
     "backoff_max": conv.to_duration,
+    "die_with_daemon": conv.to_bool,
     # normally injected from [circus] by the arbiter; a watcher may still choose its own
     "stream_backend": conv.to_choice(("gevent", "thread")),
     # accepted and unused by Circus's watcher; typed so a typo in the value is still caught

@@ -1,18 +1,30 @@
 """Creating one child process, fast.
 
 Uses the stdlib's *unpatched* subprocess.Popen: its C helper forks with vfork and
-runs no Python in the child (several times faster than a Python fork). Everything a child needs is expressed as
-Popen arguments (cwd, env, session, user/group/extra_groups, fds). rlimits cannot
-be, so they go through util-linux `prlimit` used as an exec wrapper (same pid,
-still no Python in the child); only when `prlimit` is missing, or `executable`
-must rename argv[0], do we fall back to a preexec_fn (slow path: no vfork).
+runs no Python in the child (several times faster than a Python fork). Everything a
+child needs is expressed as Popen arguments (cwd, env, session, user/group/
+extra_groups, fds). Two things cannot be, so they go through util-linux exec
+wrappers (same pid, still no Python in the child): rlimits through `prlimit`, and
+the parent-death signal through `setpriv --pdeathsig KILL` (a child that must die
+with the daemon is SIGKILLed by the kernel when the daemon's spawning thread ends,
+SIGKILL of the daemon included). Popen returns once the wrapper is exec'd, so the
+spawning cost is unchanged; the child reaches its own program one exec later. Only
+when a wrapper is missing, or `executable` must rename argv[0], do we fall back to
+a preexec_fn (slow path: no vfork).
+
+The parent-death signal survives the uid/gid switch (Popen switches before the
+wrapper runs; the kernel clears the signal only on a credential change or the exec
+of a set-user-ID or file-capability program, which is the documented limit). It is
+the child's alone: grandchildren are its business, as they are when it is killed.
 """
+import ctypes
 import grp
 import importlib.util
 import os
 import pwd
 import resource
 import shutil
+import signal
 import subprocess
 import types
 
@@ -46,6 +58,11 @@ def _unpatched_module(module):
 
 Popen = _load_unpatched_popen()
 PRLIMIT = shutil.which("prlimit")
+SETPRIV = shutil.which("setpriv")
+PR_SET_PDEATHSIG = 1
+# Programs found on a PATH: the check that an exec wrapper would otherwise hide ENOENT costs a PATH scan
+# (~40 us) per spawn; a program found once is taken as still there (if it is not, the wrapper says so).
+_FOUND = set()
 
 
 def resolve_uid(uid):
@@ -104,11 +121,23 @@ def _prlimit_prefix(limits):
     return prefix + ["--"]
 
 
-def _preexec_setting(limits):
-    def apply_limits():
+def _setpriv_prefix():
+    return [SETPRIV, "--pdeathsig", "KILL", "--"]
+
+
+def _preexec_setting(limits, die_with_parent):
+    """The slow path's preparation of the child: rlimits, then the parent-death signal."""
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl if die_with_parent else None   # loaded here, not in the child
+
+    def prepare_child():
         for _name, constant, value in limits:
             resource.setrlimit(constant, (value, value))
-    return apply_limits
+        if prctl is not None:
+            prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+            if os.getppid() != parent:      # the daemon died before the prctl: die now as it would have made us
+                os._exit(1)
+    return prepare_child
 
 
 def _check_binary(program, env, cwd):
@@ -117,7 +146,10 @@ def _check_binary(program, env, cwd):
         path = program if os.path.isabs(program) else os.path.join(cwd or os.getcwd(), program)
         found = os.access(path, os.X_OK) and not os.path.isdir(path)
     else:
-        found = shutil.which(program, path=(env or {}).get("PATH", os.defpath)) is not None
+        search_path = (env or {}).get("PATH", os.defpath)
+        found = (program, search_path) in _FOUND or shutil.which(program, path=search_path) is not None
+        if found:
+            _FOUND.add((program, search_path))
     if not found:
         raise FileNotFoundError(2, "No such file or directory", program)
 
@@ -139,11 +171,12 @@ def _identity(uid, gid):
 
 def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, gid=None,
           rlimits=None, stdin=None, pipe_stdout=True, pipe_stderr=True,
-          close_child_stdout=False, close_child_stderr=False, pass_fds=()):
+          close_child_stdout=False, close_child_stderr=False, pass_fds=(), die_with_parent=False):
     """Start argv and return the Popen; raise SpawnError naming the command on failure.
 
     stdin: None inherits, subprocess.DEVNULL closes, an int fd is dup'ed on fd 0.
     The child always gets its own session (setsid) so signals can target its group.
+    die_with_parent: the kernel SIGKILLs the child when the calling thread ends (the daemon dies).
     """
     limits = resolve_rlimits(rlimits)
     kwargs = dict(cwd=cwd, env=env, stdin=stdin, start_new_session=True, close_fds=True,
@@ -153,12 +186,15 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
     program_argv = list(argv)
     if shell:
         program_argv = ["/bin/sh", "-c"] + program_argv
+    wrapped = bool(limits) or die_with_parent
+    wrappers_missing = (limits and not PRLIMIT) or (die_with_parent and not SETPRIV)
     try:
-        if limits and PRLIMIT and executable is None:
+        if wrapped and (executable is not None or wrappers_missing):
+            kwargs["preexec_fn"] = _preexec_setting(limits, die_with_parent)
+        elif wrapped:
             _check_binary(program_argv[0], env, cwd)
-            return Popen(_prlimit_prefix(limits) + program_argv, **kwargs)
-        if limits:
-            kwargs["preexec_fn"] = _preexec_setting(limits)
+            prefix = (_setpriv_prefix() if die_with_parent else []) + (_prlimit_prefix(limits) if limits else [])
+            return Popen(prefix + program_argv, **kwargs)
         return Popen(program_argv, executable=executable, **kwargs)
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, argv)), error)) from error

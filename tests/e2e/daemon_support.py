@@ -9,6 +9,8 @@ import time
 
 import psutil
 
+from gcircus.supervision import spawner
+
 READY = "Arbiter now waiting for commands"
 
 
@@ -77,11 +79,8 @@ class Daemon:
     def text(self):
         return "\n".join(self.output + [self._buffer.decode("utf-8", "replace")])
 
-    def children(self):
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
+    def children(self, timeout=10):
+        return settled_children(self.proc.pid, timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=30):
         """Signal the daemon and return its exit code once it has exited."""
@@ -103,6 +102,27 @@ class Daemon:
                     pass
         self._selector.close()
         self.proc.stdout.close()
+
+
+def settled_children(pid, timeout=10):
+    """The descendants of process pid, once none is still in an exec wrapper (setpriv, prlimit): a process is
+    spawned through them and runs its own program one exec later, with no event to wait on."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            children = psutil.Process(pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return []
+        if not any(_in_exec_wrapper(child) for child in children) or time.monotonic() > deadline:
+            return children
+        time.sleep(0.01)
+
+
+def _in_exec_wrapper(process):
+    try:
+        return process.cmdline()[:1] in ([spawner.SETPRIV], [spawner.PRLIMIT])
+    except (psutil.Error, IndexError):
+        return False
 
 
 def write_config(directory, body, name="gcircus.ini"):

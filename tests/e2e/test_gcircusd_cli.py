@@ -15,6 +15,7 @@ from tests.e2e.daemon_support import (
     Daemon,
     call,
     end_process,
+    settled_children,
     wait_answering,
     wait_for_file,
     write_config,
@@ -64,7 +65,7 @@ def test_daemon_mode_detaches_writes_the_pidfile_and_quits_cleanly(workdir, deta
     assert os.getsid(pid) != os.getsid(0) and os.getsid(pid) != pid
     process = psutil.Process(pid)
     assert all(os.readlink("/proc/%d/fd/%d" % (pid, fd)) == os.devnull for fd in (0, 1, 2))
-    children = process.children(recursive=True)
+    children = settled_children(pid)
     assert [c.cmdline() for c in children] == [["sleep", "120"]]
     assert call(endpoint, "quit", waiting=True)["status"] == "ok"
     process.wait(30)

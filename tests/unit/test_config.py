@@ -277,7 +277,7 @@ def test_unknown_watcher_keys_are_free_form_strings(typed):
 
 def test_watcher_defaults_are_circus_ones(typed):
     w = by_name(typed["watchers"])["defaults"]
-    ours = {key: w.pop(key) for key in ("min_uptime", "backoff_base", "backoff_max")}
+    ours = {key: w.pop(key) for key in ("min_uptime", "backoff_base", "backoff_max", "die_with_daemon")}
     assert w == {
         "name": "defaults", "cmd": "/bin/defaults", "args": None, "numprocesses": 1, "warmup_delay": 0.0,
         "working_dir": None, "shell": False, "shell_args": None, "uid": None, "gid": None, "max_retry": 5,
@@ -288,7 +288,7 @@ def test_watcher_defaults_are_circus_ones(typed):
         "close_child_stdin": True, "close_child_stdout": False, "close_child_stderr": False,
         "env": {}, "rlimits": None, "hooks": None, "stdout_stream": None, "stderr_stream": None,
     }
-    # our restart-policy options take the Watcher's defaults from the one option table
+    # our restart-policy and die_with_daemon options take the Watcher's defaults from the one option table
     assert ours == {key: WATCHER_DEFAULTS[key] for key in ours}
 
 
