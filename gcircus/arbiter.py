@@ -2,7 +2,23 @@
 and plugins, all as greenlets of one gevent hub.
 
 `start()` runs on the calling thread's hub and blocks until `stop()`; embed it with
-`gevent.spawn(arbiter.start)` and `arbiter.wait_started()`.
+`gevent.spawn(arbiter.start)` and `arbiter.wait_started()`. The greenlets, by owner
+(each named so; a hub dump reads like this tree):
+
+    Arbiter.start()              the caller's greenlet; blocks until stop()
+     ├─ arbiter[tick]             safety-net sweep every check_delay (exits are events, not ticks)
+     ├─ arbiter[signal:quit]      a signal's request, run like the wire command
+     ├─ controller                one io watcher on the ROUTER socket (endpoints/reader.py);
+     │   └─ controller[request]   a greenlet per request that must wait (a watcher's lock)
+     ├─ publisher                 no greenlet: PUB sends never block; in-process listeners
+     ├─ watcher[NAME]             one per watcher: handles its processes' exits in order
+     │   ├─ respawn[NAME]         a backoff before the next spawn of a crash loop
+     │   ├─ kill:PID[NAME]        stopping one process: signal, wait, SIGKILL
+     │   ├─ max_age[NAME]         retiring a process at max_age
+     │   └─ pump                  one per child pipe, reading to EOF (supervision/output.py)
+     ├─ stats                     samples every stats_interval (stats/publisher.py)
+     ├─ on_demand                 read watchers on the sockets of stopped on_demand watchers
+     └─ plugin[NAME]              one runner per plugin (plugin_host/manager.py)
 """
 import logging
 import os

@@ -10,6 +10,7 @@ import time
 import psutil
 
 from gcircus.supervision import spawner
+from tests.support.wait import wait_in_thread
 
 READY = "Arbiter now waiting for commands"
 
@@ -22,19 +23,18 @@ def short_tmpdir():
 def wait_for_file(path, predicate, timeout=20):
     """Wait until predicate(file text) holds: a child writes the file on its own schedule,
     and no event tells us when (the file may not even exist yet)."""
-    deadline = time.monotonic() + timeout
-    text = None
-    while True:
+    last = [None]
+
+    def reached():
         try:
             with open(path) as handle:
-                text = handle.read()
+                last[0] = handle.read()
         except FileNotFoundError:
-            text = None
-        if text is not None and predicate(text):
-            return text
-        if time.monotonic() > deadline:
-            raise AssertionError("%s never reached the expected content; last read: %r" % (path, text))
-        time.sleep(0.02)
+            last[0] = None
+        return last[0] if last[0] is not None and predicate(last[0]) else None
+
+    return wait_in_thread(reached, timeout, "%s to reach the expected content" % path,
+                          detail=lambda: "last read: %r" % (last[0],))
 
 
 class Daemon:

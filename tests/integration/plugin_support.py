@@ -8,6 +8,8 @@ import pytest
 from gevent import socket
 from gevent.event import Event
 
+from tests.support.wait import wait_until
+
 
 class StatsdListener:
     """A UDP statsd endpoint on loopback; `lines` are the metrics received, in order."""
@@ -31,14 +33,8 @@ class StatsdListener:
 
     def wait_for(self, prefix, count=1, timeout=10):
         """The first `count` metric lines starting with prefix."""
-        deadline = time.monotonic() + timeout
-        while len(self.matching(prefix)) < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                pytest.fail("statsd got no %d x %r within %ss; it got %s"
-                            % (count, prefix, timeout, self.lines[-20:]))
-            self._changed.clear()
-            self._changed.wait(min(remaining, 0.5))
+        wait_until(lambda: len(self.matching(prefix)) >= count, timeout, "statsd: %d x %r" % (count, prefix),
+                   changed=self._changed, detail=lambda: "it got %s" % self.lines[-20:])
         return self.matching(prefix)[:count]
 
     def close(self):

@@ -11,6 +11,7 @@ from gcircus.arbiter import Arbiter
 from gcircus.background import ThreadedArbiter
 from gcircus.exc import ConflictError
 from gcircus.watcher import Watcher
+from tests.support.wait import wait_in_thread
 
 
 def test_get_arbiter_accepts_a_command_string_and_dicts():
@@ -143,7 +144,7 @@ def test_background_arbiter_runs_in_a_thread(tmp_path):
         assert len(watcher.processes) == 2
         victim = next(iter(watcher.processes))
         os.kill(victim, signal.SIGKILL)
-        replaced = _wait_in_thread(lambda: victim not in watcher.processes and len(watcher.processes) == 2)
+        replaced = wait_in_thread(lambda: victim not in watcher.processes and len(watcher.processes) == 2)
         assert replaced
     finally:
         arbiter.stop()
@@ -201,13 +202,3 @@ def test_arbiter_embedded_in_a_monkey_patched_web_app():
     assert "Traceback" not in result.stderr, result.stderr
 
 
-def _wait_in_thread(condition, timeout=10):
-    import threading
-    import time
-    deadline = time.monotonic() + timeout
-    flag = threading.Event()
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        flag.wait(0.02)  # the arbiter lives in another thread; nothing to wait on from here
-    return False

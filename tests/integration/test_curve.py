@@ -5,7 +5,6 @@ import os
 import pwd
 import stat
 import tempfile
-import time
 
 import gevent
 import pytest
@@ -36,11 +35,8 @@ def secured(served_arbiter, keys):
 
 
 def wait_for_log(caplog, text, timeout=5):
-    deadline = time.monotonic() + timeout
-    while text not in caplog.text:
-        if time.monotonic() > deadline:
-            pytest.fail("no log line with %r; got:\n%s" % (text, caplog.text))
-        gevent.sleep(0.02)   # log records have no event to wait on
+    # log records have no event to wait on: polled
+    wait_until(lambda: text in caplog.text, timeout, "a log line with %r" % text, detail=lambda: caplog.text)
 
 
 def test_admitted_key_is_served(secured, endpoints, keys):

@@ -14,6 +14,7 @@ from gevent.event import Event
 from gcircus.client import CircusClient
 from gcircus.config import ConfigError, load_config
 from gcircus.config.build import arbiter_from_config
+from tests.support.wait import wait_until
 
 
 def free_port():
@@ -103,10 +104,8 @@ class LogLines(logging.Handler):
         self._changed.set()
 
     def wait_for(self, text, timeout=10):
-        with gevent.Timeout(timeout, AssertionError("no log line with %r; got %s" % (text, self.messages))):
-            while not any(text in message for message in self.messages):
-                self._changed.clear()
-                self._changed.wait()
+        wait_until(lambda: any(text in message for message in self.messages), timeout,
+                   "a log line with %r" % text, changed=self._changed, detail=lambda: "got %s" % self.messages)
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ import gcircus.stream.pump
 import gcircus.watcher
 from gcircus.stream import FileStream, WatchedFileStream
 from gcircus.watcher import Watcher
-from tests.conftest import CHILDREN, LineStream, child_cmd, dump_greenlets
+from tests.conftest import CHILDREN, LineStream, child_cmd
+from tests.support.wait import wait_until
 
 MB = 1 << 20
 PREFIX = re.compile(r"^[^|]* \[(\d+)\] \| ", re.M)
@@ -52,14 +53,8 @@ def observed(stream_class):
             self._changed.set()
 
         def wait_for(self, predicate, timeout=10, what="output"):
-            deadline = time.monotonic() + timeout
-            while not predicate(bytes(self.seen)):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    dump_greenlets()
-                    pytest.fail("timed out waiting for %s; saw %r" % (what, bytes(self.seen[-200:])))
-                self._changed.clear()
-                self._changed.wait(remaining)
+            wait_until(lambda: predicate(bytes(self.seen)), timeout, what, changed=self._changed,
+                       detail=lambda: "saw %r" % bytes(self.seen[-200:]))
 
     Observed.__name__ = "Observed" + stream_class.__name__
     return Observed

@@ -10,7 +10,6 @@ Why nothing can fail, rather than rarely fails:
   accepts nothing more (tests/fixtures/children/http_worker.py), and a worker
   that had not yet accepted anything leaves its connections in the backlog.
 """
-import time
 
 import gevent
 import pytest
@@ -18,8 +17,9 @@ from gevent.event import Event
 
 from gcircus.sockets import CircusSocket
 from gcircus.watcher import Watcher
-from tests.conftest import child_cmd, dump_greenlets
+from tests.conftest import child_cmd
 from tests.fixtures.http_client import http_get
+from tests.support.wait import wait_until
 
 WORKERS = 4
 RELOADS = 5
@@ -58,14 +58,8 @@ class Traffic:
         return len(self.served) + len(self.failures)
 
     def wait_for(self, count, timeout=20):
-        deadline = time.monotonic() + timeout
-        while self.done < count:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                dump_greenlets()
-                pytest.fail("only %d of %d requests done within %ss" % (self.done, count, timeout))
-            self._progress.clear()
-            self._progress.wait(min(remaining, 0.5))
+        wait_until(lambda: self.done >= count, timeout, "%d requests" % count, changed=self._progress,
+                   detail=lambda: "only %d done" % self.done)
 
     def stop(self):
         self._stopping = True
