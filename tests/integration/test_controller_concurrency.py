@@ -8,12 +8,11 @@ import gevent
 import pytest
 
 from gcircus.client import CircusClient
+from gcircus.states import WatcherState
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
-from tests.integration.conftest import timed
 from tests.support.wait import wait_until
 
-FAST = 0.1   # the bound for commands that must not wait
 
 
 @pytest.fixture
@@ -43,9 +42,11 @@ def test_slow_stop_delays_nothing_else(served_arbiter, call, lines):
                            ("status", {"name": "fast"}), ("incr", {"name": "fast"}),
                            ("numprocesses", {}), ("stats", {"name": "slow"}), ("options", {"name": "slow"}),
                            ("decr", {"name": "fast", "waiting": True}), ("numwatchers", {})]:
-        reply, seconds = timed(call, command, **props)
+        reply = call(command, **props)
         assert reply["status"] != "error", reply
-        assert seconds < FAST, "%s took %.3fs while another watcher was stopping" % (command, seconds)
+        # answered while the 30 s stop is still under way: it waited for nothing
+        # (how fast: benchmarks/bench_hub_latency.py)
+        assert slow.state is WatcherState.STOPPING, (command, slow.state)
     assert call("list", name="slow")["pids"] == [stubborn]
     os.kill(stubborn, signal.SIGKILL)             # end the 30 s wait now
     wait_until(lambda: slow.is_stopped(), what="the slow stop to end")

@@ -31,10 +31,7 @@ class Record:
         self.changed.set()
 
     def wait(self, predicate, timeout=10, what="plugin activity"):
-        with gevent.Timeout(timeout, AssertionError("timed out waiting for %s" % what)):
-            while not predicate(self):
-                self.changed.clear()
-                self.changed.wait(0.5)
+        wait_until(lambda: predicate(self), timeout, what, changed=self.changed)
 
 
 def record(name):
