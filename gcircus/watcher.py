@@ -22,7 +22,7 @@ from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands p
 from gcircus.exc import ArgumentError, SpawnError
 from gcircus.supervision.hooks import Hooks
 from gcircus.options import WATCHER_DEFAULTS
-from gcircus.supervision.pidfds import ProcessHandles
+from gcircus.supervision.pidfds import ProcessHandles, descendants
 from gcircus.process import UNEXISTING, Process, describe_exit
 from gcircus.sockets import ProcessSockets
 from gcircus.states import WatcherState, check_transition
@@ -374,43 +374,52 @@ class Watcher:
         return process.killer
 
     def _kill_body(self, process, sig, graceful_timeout):
+        """Stop process and its whole tree: the stop signal, then SIGKILL to whatever is left at graceful_timeout.
+
+        With stop_children every descendant gets the stop signal with the process; without it the process alone
+        gets it (it may stop its children its own way), and the descendants still there once it has exited get it
+        next: orphaned, nobody else would ever stop them."""
         sig = self.stop_signal if sig is None else sig
         timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
         if process.exited.is_set():
             return
-        # taken before the signal: once the process exits, its children are re-parented
-        children = ProcessHandles(process.children()) if self.stop_children else None
-        started = time.monotonic()
-        self._event("kill", process_pid=process.pid)
-        self._signal(process, sig)
-        if children is not None:
-            for child_pid in children.handles:
-                self._event("kill", process_pid=child_pid)
-            children.signal(sig)
+        # taken before the signal: once a process exits, its children are re-parented away from its tree
+        tree = ProcessHandles(descendants(process.pid))
         try:
+            started = time.monotonic()
+            self._event("kill", process_pid=process.pid)
+            self._signal(process, sig)
+            if self.stop_children:
+                for descendant in tree.handles:
+                    self._event("kill", process_pid=descendant)
+                tree.signal(sig)
             if process.exited.wait(timeout):
-                if children is not None:
-                    self._kill_stubborn_children(process, children, timeout - (time.monotonic() - started))
+                if tree.handles:
+                    self._stop_orphans(process, tree, sig, timeout - (time.monotonic() - started))
                 return
+            logger.warning("%s: process %s did not stop within %ss, sending SIGKILL to its tree",
+                           self.name, process.pid, timeout)
+            self._event("kill", process_pid=process.pid)
+            self._signal(process, signal.SIGKILL)
+            process.kill_tree(signal.SIGKILL)       # and what it forked since the tree was taken
+            tree.signal(signal.SIGKILL)
+            if not process.exited.wait(SIGKILL_TIMEOUT):
+                logger.error("%s: process %s survived SIGKILL for %ss (uninterruptible sleep?); "
+                             "no longer waiting for it", self.name, process.pid, SIGKILL_TIMEOUT)
+            tree.wait(SIGKILL_TIMEOUT)
         finally:
-            if children is not None:
-                children.close()
-        logger.warning("%s: process %s did not stop within %ss, sending SIGKILL to its tree",
-                       self.name, process.pid, timeout)
-        self._event("kill", process_pid=process.pid)
-        self._signal(process, signal.SIGKILL)
-        process.kill_tree(signal.SIGKILL)
-        if not process.exited.wait(SIGKILL_TIMEOUT):
-            logger.error("%s: process %s survived SIGKILL for %ss (uninterruptible sleep?); "
-                         "no longer waiting for it", self.name, process.pid, SIGKILL_TIMEOUT)
+            tree.close()
 
-    def _kill_stubborn_children(self, process, children, remaining):
-        """The process stopped in time; its children get what is left of graceful_timeout."""
-        survivors = children.wait(remaining)
+    def _stop_orphans(self, process, tree, sig, remaining):
+        """The process stopped in time; its descendants get what is left of graceful_timeout, then SIGKILL."""
+        if not self.stop_children:
+            tree.signal(sig)
+        survivors = tree.wait(remaining)
         if survivors:
-            logger.warning("%s: children %s of process %s did not stop within graceful_timeout, "
+            logger.warning("%s: descendants %s of process %s did not stop within graceful_timeout, "
                            "sending SIGKILL", self.name, survivors, process.pid)
-            children.signal(signal.SIGKILL)
+            tree.signal(signal.SIGKILL)
+            tree.wait(SIGKILL_TIMEOUT)
 
     def kill_process(self, process, sig=None, graceful_timeout=None):
         """Stop one process (stop signal, then SIGKILL of its tree after graceful_timeout)."""

@@ -1,17 +1,23 @@
-"""Waiting for processes that are not our children (a child's children, with stop_children).
+"""Finding and waiting for processes that are not our children (a process's descendants, stopped with it).
 
 The kernel reports their exit through a pidfd (Linux 5.3+): it becomes readable when the
 process ends, so the hub waits on it like on a socket, and a signal sent through it can
 never reach an unrelated process that reused the pid. Without pidfd support we poll.
+
+Descendants are found through /proc/<pid>/task/<tid>/children: a walk down one tree costs
+tens of microseconds, where a ppid map of the whole system costs a scan of every process.
 """
 import os
 import signal
 import time
 
 import gevent
+import psutil
 from gevent.socket import wait_read
 
 _POLL_INTERVAL = 0.05   # only where pidfd_open is missing (old kernels)
+# Kernels built without CONFIG_PROC_CHILDREN have no children files: psutil's whole-system scan then.
+_CHILDREN_FILES = os.path.exists("/proc/self/task/%d/children" % os.getpid())
 
 
 class ProcessHandles:
@@ -57,6 +63,38 @@ class ProcessHandles:
         fd = self.handles.pop(pid, None)
         if fd is not None:
             os.close(fd)
+
+
+def descendants(pid):
+    """Pids of every descendant of pid (children, their children, ...), as they hang below it now.
+
+    A descendant that left the tree before (a double fork: re-parented to init or a subreaper) is not
+    found: no record of where it came from remains."""
+    if not _CHILDREN_FILES:
+        return _descendants_by_scan(pid)
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            threads = os.listdir("/proc/%d/task" % current)
+        except OSError:
+            continue                    # gone meanwhile
+        for thread in threads:          # a child belongs to the thread that forked it
+            try:
+                with open("/proc/%d/task/%s/children" % (current, thread), "rb") as listing:
+                    children = [int(child) for child in listing.read().split()]
+            except OSError:
+                continue                # the thread ended meanwhile
+            found.extend(children)
+            pending.extend(children)
+    return found
+
+
+def _descendants_by_scan(pid):
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.Error:
+        return []
 
 
 def _open(pid):
