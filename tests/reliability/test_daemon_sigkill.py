@@ -74,13 +74,13 @@ def test_die_with_daemon_false_lets_processes_outlive_the_daemon(gcircusd, workd
     daemon, processes = started(gcircusd, config(workdir, free_port(), extra="die_with_daemon = false"),
                                 NUMPROCESSES)
     for process in processes:       # SIGUSR1 would kill one that has not set its handler yet
-        wait_for_file(os.path.join(workdir, "ready-%d" % process.pid), lambda text: True)
+        wait_for_file(os.path.join(workdir, "ready-%d" % process.pid), lambda text: text == "ready")
     daemon.proc.kill()
     daemon.proc.wait(10)
     try:
         for process in processes:
             os.kill(process.pid, signal.SIGUSR1)        # a process with a SIGKILL pending never handles it
-            wait_for_file(os.path.join(workdir, "alive-%d" % process.pid), lambda text: True)
+            wait_for_file(os.path.join(workdir, "alive-%d" % process.pid), lambda text: text == "alive")
     finally:
         for process in processes:
             try:
