@@ -33,6 +33,7 @@ from gevent.pool import Group
 from gcircus.exc import ArgumentError, ConflictError
 from gcircus.pubsub import Publisher
 from gcircus.sockets import SocketManager
+from gcircus.supervision.hub_guard import DEFAULT_STALL_THRESHOLD, HubGuard
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -82,6 +83,7 @@ class Arbiter:
         self.started = Event()
         self._stopped = Event()
         self._stopping = False
+        self._releasing = False     # stop() is under way (begin_stopping alone does not release)
         self._lock = RLock()     # guards the watcher list (add/rm), not the watchers themselves
         self._tick = None
         self._greenlets = Group()    # every greenlet the arbiter spawns (tick, signals, stops)
@@ -94,6 +96,8 @@ class Arbiter:
         self.plugin_manager = None
         self.http_server = None      # the gcircus.httpd.HttpServer while httpd is on and serving
         self.restart_requested = False
+        self.hub_guard = None        # measures the hub while the arbiter runs (see hub_stalls())
+        self._stopping_event = Event()   # set with _stopping: cuts warmup pauses short
         for watcher in watchers or []:
             self._register(watcher)
 
@@ -166,6 +170,27 @@ class Arbiter:
         self._start_plugins()
         self._start_httpd()
 
+    def _hub_stall_threshold(self):
+        threshold = self.options.get("hub_stall_threshold")
+        return DEFAULT_STALL_THRESHOLD if threshold is None else float(threshold)
+
+    def _start_hub_guard(self):
+        if self.hub_guard is None:
+            self.hub_guard = HubGuard(self._hub_stall_threshold())
+        self.hub_guard.set_threshold(self._hub_stall_threshold())
+
+    def set_hub_stall_threshold(self, threshold):
+        """Change the stall threshold (seconds; None: the default, 0: no guard); applies now
+        when called on the running arbiter's hub, else at the next start()."""
+        self.options["hub_stall_threshold"] = threshold
+        if self.hub_guard is not None and self._hub is not None and self.on_own_hub() \
+                and not self._stopped.is_set():
+            self.hub_guard.set_threshold(self._hub_stall_threshold())
+
+    def hub_stalls(self):
+        """How many turns of the hub held it longer than the stall threshold since start()."""
+        return self.hub_guard.stalls if self.hub_guard is not None else 0
+
     def _start_stats(self):
         from gcircus.stats.publisher import start_stats     # a daemon without stats never loads it
         self.stats_streamer = start_stats(self)
@@ -222,7 +247,9 @@ class Arbiter:
         self._thread_ident = threading.get_ident()
         self._hub = gevent.get_hub()
         self._stopped.clear()
-        self._stopping = False
+        self._stopping = self._releasing = False
+        self._stopping_event.clear()
+        self._start_hub_guard()
         try:
             self.initialize()
         except Exception:
@@ -257,9 +284,22 @@ class Arbiter:
         for index, watcher in enumerate(sorted(watchers, key=lambda w: w.priority, reverse=True)):
             if self._stopping:
                 return
-            if index and self.warmup_delay > 0:
-                gevent.sleep(self.warmup_delay)
+            if index and not self.pause(self.warmup_delay):
+                return
             watcher.start()
+
+    def pause(self, seconds):
+        """Wait `seconds` unless the arbiter starts stopping; False if it did (a stop never
+        waits a warmup out)."""
+        if seconds > 0:
+            self._stopping_event.wait(seconds)
+        return not self._stopping
+
+    def begin_stopping(self):
+        """Mark the arbiter stopping, at once and without yielding: from here on nothing
+        spawns, mutating commands are refused and warmup pauses end. stop() does the rest."""
+        self._stopping = True
+        self._stopping_event.set()
 
     def stop_watchers(self, watchers=None, raise_error=False):
         """Stop watchers (all by default) concurrently, initiated lowest priority first; returns
@@ -307,10 +347,11 @@ class Arbiter:
         """Stop every watcher, then the control plane; start() returns afterwards."""
         if not self.on_own_hub():
             return self._stop_from_other_thread()
-        if self._stopping:
+        if self._releasing:
             self._stopped.wait()
             return
-        self._stopping = True
+        self._releasing = True
+        self.begin_stopping()
         try:
             self.stop_watchers()
         finally:
@@ -354,6 +395,8 @@ class Arbiter:
         for handler in self._signal_handlers:
             handler.cancel()
         self._signal_handlers = []
+        if self.hub_guard is not None:
+            self.hub_guard.stop()
         self.started.clear()
         self._stopped.set()
 
@@ -406,6 +449,8 @@ class Arbiter:
     def _on_signal(self, signum, action):
         """Signal handlers only post the request; it runs like the wire command would."""
         logger.info("got signal %s: %s", signal.Signals(signum).name, action)
+        if action == "quit":
+            self.begin_stopping()    # now, before any queued work runs: nothing spawns from here on
         self._spawn_greenlet("signal:%s" % action, self.stop if action == "quit" else self.reload)
 
     def __repr__(self):

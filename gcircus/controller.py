@@ -24,6 +24,7 @@ from gcircus.commands import get_command
 from gcircus.commands.base import Deferred
 from gcircus.exc import ArgumentError, ConflictError, MessageError
 from gcircus.endpoints.reader import SocketReader
+from gcircus.supervision.hub_guard import Slicer
 
 logger = logging.getLogger("gcircus")
 
@@ -45,6 +46,10 @@ HARD_MESSAGE_SIZE = 16 << 20
 MAX_NESTING = 100
 # Per-peer queue of unread requests; past it the peer's TCP connection pushes back.
 RECEIVE_HWM = 64
+# A request still waiting for its watcher after this many seconds is answered with an
+# error instead of being executed: its client has given up long ago (Circus's clients
+# and gcircusctl wait 5 s by default), and acting on it late would surprise everyone.
+DEFAULT_MAX_REQUEST_WAIT = 10.0
 # How long stop() lets queued replies (quit's, above all) leave before closing.
 CLOSE_LINGER_MS = 1000
 # How long stop() lets requests still running finish before it ends them.
@@ -65,7 +70,7 @@ class WireError(Exception):
 class _Request:
     """One request being served: where its reply goes and whether it has one yet."""
 
-    __slots__ = ("envelope", "raw", "mid", "cast", "replied")
+    __slots__ = ("envelope", "raw", "mid", "cast", "replied", "received")
 
     def __init__(self, envelope, raw):
         self.envelope = envelope
@@ -73,6 +78,7 @@ class _Request:
         self.mid = None
         self.cast = False
         self.replied = False
+        self.received = time.monotonic()
 
 
 class Controller:
@@ -84,6 +90,7 @@ class Controller:
         self.context = context or zmq.Context.instance()
         options = arbiter.options
         self.max_message_size = int(options.get("max_message_size") or DEFAULT_MAX_MESSAGE_SIZE)
+        self.max_request_wait = float(options.get("max_request_wait") or DEFAULT_MAX_REQUEST_WAIT)
         self.security = curve.ServerSecurity.from_options(options)
         self.socket = None
         self._reader = None
@@ -190,7 +197,9 @@ class Controller:
 
     def _receive_loop(self):
         """Owned by the controller; lives from start() until stop(); reads requests and
-        answers instant ones itself, hands the others to a greenlet each."""
+        answers instant ones itself, hands the others to a greenlet each. A flood of
+        requests is read in slices: the hub gets a turn every few ms in between."""
+        slicer = Slicer()
         while True:
             try:
                 frames = self._reader.recv_multipart()
@@ -203,6 +212,7 @@ class Controller:
                 self._accept(frames)
             except Exception:
                 logger.exception("controller: could not handle a message")
+            slicer.tick()
 
     def _accept(self, frames):
         size = sum(len(frame) for frame in frames)
@@ -233,19 +243,35 @@ class Controller:
         if command.instant:
             self._serve(request, command, props)    # cheap reads never yield: no greenlet for them
             return
+        if command.stops_arbiter and not self.arbiter.stopping:
+            try:
+                command.validate(props)
+            except Exception as error:
+                return self._serve_error(request, error)
+            # now, not when its turn comes: requests queued before it are refused, nothing spawns
+            self.arbiter.begin_stopping()
         greenlet = self._requests.spawn(self._serve, request, command, props)
-        greenlet.name = "controller[request]"
+        greenlet.name = "command[%s]" % command.name
 
     # -- serving -----------------------------------------------------------------------
 
     def _serve(self, request, command, props):
         """Validate, execute; exceptions become wire errors here and only here."""
         try:
-            if not command.read_only and self.arbiter.stopping:
+            if not command.read_only and not command.stops_arbiter and self.arbiter.stopping:
                 # Whatever it would start now would be left behind by the ongoing stop.
                 raise WireError(COMMAND_ERROR, "arbiter is stopping")
             command.validate(props)
-            result = command.execute(self.arbiter, props)
+            lock = None if command.read_only else self._watcher_lock(props)
+            if lock is not None and not lock.acquire(timeout=self._patience_left(request)):
+                raise WireError(COMMAND_ERROR, "watcher %s stayed busy for %.0fs: the request was "
+                                "dropped, not executed (its client gave up long ago)"
+                                % (props.get("name"), time.monotonic() - request.received))
+            try:
+                result = command.execute(self.arbiter, props)
+            finally:
+                if lock is not None:
+                    lock.release()
             if isinstance(result, Deferred):
                 self._run_deferred(request, result, props.get("waiting"))
             else:
@@ -258,6 +284,25 @@ class Controller:
                 self._reply_error(request, error)
         finally:
             self._pending.discard(request)
+
+    def _serve_error(self, request, error):
+        self._pending.discard(request)
+        self._reply_error(request, error)
+
+    def _watcher_lock(self, props):
+        """The command lock of the watcher a request names, if it names one: the request
+        waits for it here, with a deadline, rather than inside the command, without one."""
+        name = props.get("name")
+        if not isinstance(name, str):
+            return None
+        try:
+            watcher = self.arbiter.get_watcher(name)
+        except KeyError:
+            return None     # a pattern, a new name, or a mistake the command reports itself
+        return watcher.command_lock
+
+    def _patience_left(self, request):
+        return max(0.0, request.received + self.max_request_wait - time.monotonic())
 
     def _run_deferred(self, request, deferred, waiting):
         if waiting or request.cast:

@@ -208,6 +208,21 @@ class Process:
                 self._exit_watch.stop()
             self._set_exited(decode_wait_status(status) if status is not None else None)
 
+    def exit_pending(self):
+        """True when the child has exited but the hub has not delivered the news yet (a busy
+        hub runs its child watcher late): the kernel holds it as a zombie, or libev has
+        collected it and its callback waits its turn."""
+        if self.exited.is_set():
+            return True
+        if getattr(self._exit_watch, "pending", False):
+            return True
+        try:
+            with open("/proc/%d/stat" % self.pid, "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            return True         # gone altogether
+        return stat[stat.rfind(b")") + 2:][:1] in (b"Z", b"X")
+
     def add_exit_listener(self, listener):
         """Call listener(process) from the hub when the child exits (at once if it already has)."""
         self._exit_listeners.append(listener)

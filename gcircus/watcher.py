@@ -13,6 +13,7 @@ import signal
 import time
 
 import gevent
+from gevent.event import Event
 from gevent.lock import RLock
 from gevent.pool import Group
 from gevent.queue import Queue
@@ -21,6 +22,7 @@ from gcircus.supervision import cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
 from gcircus.exc import ArgumentError, SpawnError
 from gcircus.supervision.hooks import Hooks
+from gcircus.supervision.hub_guard import Slicer
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.supervision.pidfds import ProcessHandles, descendants
 from gcircus.process import UNEXISTING, Process, describe_exit
@@ -120,6 +122,10 @@ class Watcher:
         self.last_exit_code = None     # exit code of the process reaped last
         self.last_start_time = None    # time.time() when the watcher last became active
         self._stopped_requested = stopped
+        # stop() calls waiting for (or holding) the lock: while any is pending nothing spawns,
+        # and _stop_wake cuts every warmup pause short, so a stop never waits a warmup out
+        self._stops_pending = 0
+        self._stop_wake = Event()
 
     # -- events and hooks ------------------------------------------------------------
 
@@ -246,13 +252,25 @@ class Watcher:
             wid += 1
         return wid
 
+    def stop_requested(self):
+        """True while a stop of this watcher or of its arbiter is under way: nothing spawns."""
+        return self._stops_pending > 0 or (self.arbiter is not None and self.arbiter.stopping)
+
     def _fill(self):
-        """Spawn until numprocesses run; failures back off (they never spin)."""
+        """Spawn until numprocesses run; failures back off (they never spin). Each spawn is
+        followed by one turn of the hub, so a burst of spawns never holds it (commands,
+        exits and other watchers run in between); a stop interrupts the warmup pauses."""
         started = []
-        while len(self._live_processes()) < self.numprocesses and self.state in (
-                WatcherState.STARTING, WatcherState.ACTIVE):
-            if started and self.warmup_delay > 0:
-                gevent.sleep(self.warmup_delay)
+        slicer = Slicer()
+        while self._wants_processes():
+            if started:
+                if self.warmup_delay > 0:
+                    if self._stop_wake.wait(self.warmup_delay):
+                        break       # a stop is waiting for us
+                else:
+                    slicer.tick()
+                if not self._wants_processes():
+                    break           # the count, state or stop changed while we paused
             process = self.spawn_process()
             if process is None:
                 if self._record_failure("cannot spawn"):
@@ -260,6 +278,10 @@ class Watcher:
                 break
             started.append(process.pid)
         return started
+
+    def _wants_processes(self):
+        return len(self._live_processes()) < self.numprocesses and self.state in (
+            WatcherState.STARTING, WatcherState.ACTIVE) and not self.stop_requested()
 
     def spawn_processes(self):
         """Spawn the missing processes; returns their pids."""
@@ -278,7 +300,11 @@ class Watcher:
         return {name: sock.fileno() for name, sock in self.sockets.items()}
 
     def spawn_process(self):
-        """Spawn one process; returns it, or None (error logged) when it could not start."""
+        """Spawn one process; returns it, or None (error logged) when it could not start
+        (or a stop is under way: a process spawned now would be left behind)."""
+        if self.stop_requested():
+            logger.debug("%s: not spawning, the watcher is stopping", self.name)
+            return None
         if not self.call_hook("before_spawn"):
             logger.warning("%s: before_spawn hook refused the spawn", self.name)
             self.stop()  # as Circus: a refused spawn stops the watcher
@@ -393,7 +419,10 @@ class Watcher:
                 for descendant in tree.handles:
                     self._event("kill", process_pid=descendant)
                 tree.signal(sig)
-            if process.exited.wait(timeout):
+            # graceful_timeout runs from the signal; a process that exited in time but whose exit
+            # the hub has not delivered yet (it was busy) is waited for, not SIGKILLed
+            if process.exited.wait(timeout) or (process.exit_pending()
+                                                and process.exited.wait(SIGKILL_TIMEOUT)):
                 if tree.handles:
                     self._stop_orphans(process, tree, sig, timeout - (time.monotonic() - started))
                 return
@@ -511,9 +540,19 @@ class Watcher:
             return {"started": started, "kept": kept}
 
     def stop(self, close_streams=True):
-        """Stop every process (graceful_timeout, then SIGKILL) and return their pids."""
-        with self._lock:
-            return self._stop_locked(close_streams)
+        """Stop every process (graceful_timeout, then SIGKILL) and return their pids.
+
+        From the call on, nothing spawns and a warmup pause in progress ends at once,
+        so the stop gets the command lock without waiting a warmup out."""
+        self._stops_pending += 1
+        self._stop_wake.set()
+        try:
+            with self._lock:
+                return self._stop_locked(close_streams)
+        finally:
+            self._stops_pending -= 1
+            if not self._stops_pending:
+                self._stop_wake.clear()
 
     def _stop_locked(self, close_streams=True):
         if self.state in (WatcherState.STOPPED, WatcherState.STOPPING):

@@ -41,6 +41,7 @@ class Command:
     waits = False          # accepts `waiting` / `--waiting`
     read_only = True       # never waits on a watcher (documentation and tests)
     instant = False        # answers at once, never yields: served inline by the controller's reader
+    stops_arbiter = False  # quit: the arbiter starts stopping as the request is read, before queued work
     optional_argument = None   # (property, help): one optional positional, sent only when given
 
     # -- client half --------------------------------------------------------------

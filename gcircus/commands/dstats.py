@@ -19,7 +19,9 @@ Process information of the daemon itself (cpu sampled over 10 ms).
 
 Message: {"command": "dstats"}
 Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
-       create_time, age, cmdline, children: []}
+       create_time, age, cmdline, children: []}, "hub": {"stalls": N,
+       "longest_stall": seconds, "last_stall": {seconds, culprit, time} or null,
+       "stall_threshold": seconds} (turns of the hub that held it past the threshold)
 
     gcircusctl dstats
 """
@@ -34,6 +36,9 @@ Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
         if children:
             lines.append("Children:")
             lines.extend(_format_process(child, "    ", label=False) for child in children)
+        hub = reply.get("hub")
+        if hub:
+            lines.append("Hub stalls: %s (longest %.0f ms)" % (hub["stalls"], hub["longest_stall"] * 1000))
         return "\n".join(lines)
 
     def execute(self, arbiter, props):
@@ -42,7 +47,16 @@ Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
         gevent.sleep(CPU_SAMPLE_INTERVAL)   # a green pause: psutil's own interval would block the hub
         info = get_info(process, interval=None)
         info["children"] = []
-        return {"info": info}
+        return {"info": info, "hub": _hub_figures(arbiter.hub_guard)}
+
+
+def _hub_figures(guard):
+    if guard is None:
+        return {"stalls": 0, "longest_stall": 0.0, "last_stall": None, "stall_threshold": 0.0}
+    last = guard.last_stall
+    return {"stalls": guard.stalls, "longest_stall": round(guard.longest_stall, 3),
+            "last_stall": last.as_dict() if last is not None else None,
+            "stall_threshold": guard.threshold}
 
 
 COMMAND = DStats()

@@ -16,10 +16,12 @@ Reply: ok (with waiting, once every watcher is stopped); the reply always
 """
     waits = True
     read_only = False
+    stops_arbiter = True
 
     def execute(self, arbiter, props):
         # stop_watchers runs in the request; arbiter.stop (which closes the controller)
         # runs in its own greenlet once the reply is out.
+        arbiter.begin_stopping()
         return Deferred(arbiter.stop_watchers, finish=arbiter.stop)
 
 

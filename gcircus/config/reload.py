@@ -130,6 +130,16 @@ def _set_httpd(key):
     return lambda arbiter, source, value: arbiter.set_httpd(**{key: value})
 
 
+def _set_max_request_wait(arbiter, source, value):
+    from gcircus import controller as control
+    if arbiter.controller is not None:
+        arbiter.controller.max_request_wait = float(value or control.DEFAULT_MAX_REQUEST_WAIT)
+
+
+def _set_hub_stall_threshold(arbiter, source, value):
+    arbiter.set_hub_stall_threshold(value)
+
+
 # [circus] settings a running arbiter takes on without a restart, and how.
 _LIVE_SETTINGS = {
     "check_delay": lambda arbiter, source, value: arbiter.set_check_delay(value),
@@ -138,6 +148,8 @@ _LIVE_SETTINGS = {
     "loglevel": _set_loglevel,
     "max_message_size": _set_max_message_size,
     "stats_interval": _set_stats_interval,
+    "hub_stall_threshold": _set_hub_stall_threshold,
+    "max_request_wait": _set_max_request_wait,
     "endpoint": lambda arbiter, source, value: arbiter.rebind("endpoint", value),
     "pubsub_endpoint": lambda arbiter, source, value: arbiter.rebind("pubsub_endpoint", value),
 }

@@ -29,6 +29,10 @@ CIRCUS_OPTIONS = {
     "endpoint_mode": (conv.to_file_mode, None),
     "max_message_size": (conv.to_nonneg_int, None),
     "stats_interval": (conv.to_duration, None),
+    # a turn of the hub longer than this (seconds) is logged with its culprit and counted; 0: off
+    "hub_stall_threshold": (conv.to_duration, None),
+    # a request still waiting for its watcher after this many seconds is refused, not executed
+    "max_request_wait": (conv.to_duration, None),
     "pubsub_endpoint": (str, "tcp://127.0.0.1:5556"),
     # Circus listens on a multicast group by default and tells anyone the control endpoint; we only do so
     # when asked: an unauthenticated reply naming the control endpoint is an exposure.  An empty value

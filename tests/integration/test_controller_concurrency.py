@@ -104,3 +104,19 @@ def test_changes_are_refused_while_the_arbiter_stops(served_arbiter, call, lines
     assert call("status", name="slow")["status"] == "stopping"      # reading still works
     stopper.join(10)
     assert stopper.successful()
+
+
+def test_request_waiting_past_max_request_wait_is_refused_not_run(served_arbiter, call, lines):
+    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=30,
+                   stdout_stream={"stream": lines})
+    served_arbiter([slow], max_request_wait=0.5)
+    lines.wait_for("ready")
+    stubborn = next(iter(slow.processes))
+    assert call("stop", name="slow")["status"] == "ok"     # holds the watcher for 30 s
+    lines.wait_for("TERM")
+    reply = call("incr", name="slow", nb=3)
+    assert reply["errno"] == 5 and "stayed busy" in reply["reason"] and "not executed" in reply["reason"]
+    assert slow.numprocesses == 1                      # dropped, never applied
+    os.kill(stubborn, signal.SIGKILL)
+    wait_until(lambda: call("status", name="slow")["status"] == "stopped", 10, "the stop to end")
+    assert call("incr", name="slow")["numprocesses"] == 2    # a fresh request runs as usual
