@@ -23,6 +23,7 @@ from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands p
 from gcircus.exc import ArgumentError, SpawnError
 from gcircus.supervision.hooks import Hooks
 from gcircus.supervision.hub_guard import Slicer
+from gcircus.supervision.sampler import ProcessSampler, processes_info
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.supervision.pidfds import ProcessHandles, descendants
 from gcircus.process import UNEXISTING, Process, describe_exit
@@ -126,6 +127,7 @@ class Watcher:
         # and _stop_wake cuts every warmup pause short, so a stop never waits a warmup out
         self._stops_pending = 0
         self._stop_wake = Event()
+        self._info_sampler = None      # a ProcessSampler, from the first info() on
 
     # -- events and hooks ------------------------------------------------------------
 
@@ -647,8 +649,14 @@ class Watcher:
     def is_active(self):
         return self.state is WatcherState.ACTIVE
 
-    def info(self):
-        return {pid: process.info() for pid, process in self.processes.items()}
+    def info(self, table=None):
+        """{pid: info} of every process (Process.info()'s dicts), from one /proc scan (or the
+        given ProcTable) and sampled in slices: the hub gets a turn every few ms."""
+        if self._info_sampler is None:
+            self._info_sampler = ProcessSampler()
+        infos, keys = processes_info(list(self.processes.values()), self._info_sampler, table=table)
+        self._info_sampler.retain(keys)
+        return infos
 
     def process_info(self, pid):
         return self.processes[int(pid)].info()

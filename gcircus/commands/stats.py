@@ -2,6 +2,7 @@
 from gcircus.commands.base import Command, check_bool, check_name, get_watcher, to_int
 from gcircus.exc import MessageError
 from gcircus.supervision.hooks import call_extended_stats
+from gcircus.supervision.sampler import ProcTable
 
 _FIELDS = ("cmdline", "username", "nice", "mem_info1", "mem_info2", "cpu", "mem", "ctime")
 
@@ -55,7 +56,8 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
 
     def execute(self, arbiter, props):
         if props.get("name") is None:
-            return {"infos": {w.name: w.info() for w in list(arbiter.watchers)}}
+            table = ProcTable()     # one /proc scan for every watcher
+            return {"infos": {w.name: w.info(table) for w in list(arbiter.watchers)}}
         watcher = get_watcher(arbiter, props["name"])
         if props.get("process") is None:
             infos = watcher.info()

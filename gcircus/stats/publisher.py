@@ -22,12 +22,11 @@ import zmq.green as zmq
 from gcircus.endpoints import binding, curve
 from gcircus.stats.collector import ProcessSampler, aggregate, socket_messages
 from gcircus.stats.socket_reads import SocketReads
+from gcircus.supervision.hub_guard import SLICE, Slicer  # noqa: F401  (SLICE: the tests' bound)
 
 logger = logging.getLogger("gcircus")
 
 DEFAULT_INTERVAL = 1.0
-SLICE = 0.005        # longest stretch of sampling between two yields to the hub
-PAUSE = 0.0001       # the yield: one turn of the hub's loop (timers and I/O included)
 DAEMON_KEY = "circusd"
 
 
@@ -86,22 +85,6 @@ class StatsPublisher:
         self._guards = []
 
 
-class _Slicer:
-    """Yields to the hub whenever SLICE seconds of work went by without a pause."""
-
-    def __init__(self, budget=SLICE):
-        self.budget = budget
-        self.since = time.monotonic()
-        self.pauses = 0
-
-    def tick(self):
-        if time.monotonic() - self.since > self.budget:
-            # not sleep(0): that only runs ready greenlets, and hub timers and I/O wait on
-            gevent.sleep(PAUSE)
-            self.pauses += 1
-            self.since = time.monotonic()
-
-
 class StatsStreamer:
     """The arbiter's stats service: start() binds and starts the greenlet, stop() ends both."""
 
@@ -154,7 +137,7 @@ class StatsStreamer:
     def publish_round(self):
         """Sample and publish everything once."""
         began = time.monotonic()
-        slicer = _Slicer()
+        slicer = Slicer()
         tracked = [DAEMON_KEY]
         for watcher in list(self.arbiter.watchers):
             processes = [p for p in list(watcher.processes.values()) if p.is_alive()]

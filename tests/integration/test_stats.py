@@ -167,3 +167,23 @@ def test_sampling_500_processes_never_stalls_the_hub(run_arbiter, stats_endpoint
     report = "longest hub stall %.1f ms, round %.1f ms" % (max(gaps) * 1000, took * 1000)
     assert max(gaps) < 0.05, report
     assert took < 2 * SLICE or max(gaps) < took, report     # the round was cut: the hub ran meanwhile
+
+
+def test_stats_command_of_many_processes_never_stalls_the_hub(served_arbiter, call, lines):
+    """One /proc scan per stats call, sampled in slices: psutil's children() rescanned /proc
+    per process, holding the hub for seconds (the guard counts such a turn as a stall)."""
+    many = Watcher("many", "sleep 120", numprocesses=150)
+    family = Watcher("family", child_cmd("ready_then_sleep", "--grandchild"), stop_children=True,
+                     stdout_stream={"stream": lines})
+    arbiter = served_arbiter([many, family], hub_stall_threshold=0.5)
+    lines.wait_for("ready", 2)
+    for _ in range(2):
+        reply = call("stats", name="many")
+        assert sorted(int(pid) for pid in reply["info"]) == sorted(many.processes)
+        everything = call("stats")["infos"]
+    assert sorted(int(pid) for pid in everything["many"]) == sorted(many.processes)
+    (parent, info), = everything["family"].items()
+    grandchild = [pid for pid in lines.pids("ready") if pid != int(parent)]
+    assert [child["pid"] for child in info["children"]] == grandchild
+    assert info["wid"] == 1 and info["cmdline"] and isinstance(info["age"], float)
+    assert arbiter.hub_stalls() == 0, arbiter.hub_guard.last_stall.as_dict()

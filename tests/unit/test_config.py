@@ -223,7 +223,7 @@ def test_circus_defaults_when_section_absent(tmp_path):
         "loggerconfig": None, "fqdn_prefix": None, "stream_backend": "gevent",
         "curve_secret_key": None, "curve_allowed_keys": None, "endpoint_mode": None, "max_message_size": None,
         "stats_interval": None, "httpd_token": None, "httpd_token_file": None, "httpd_metrics_token": None,
-        "httpd_user": None, "httpd_password": None,
+        "httpd_user": None, "httpd_password": None, "hub_stall_threshold": None, "max_request_wait": None,
     }
 
 
