@@ -103,7 +103,7 @@ class PluginWatcher(Watcher):
             return dict(self.start(), stopped=[])
         return self.restart()
 
-    def info(self):
+    def info(self, table=None):
         return {}
 
     def __repr__(self):
