@@ -10,9 +10,9 @@ import os
 import psutil
 
 from gcircus.supervision.procinfo import get_info
-from gcircus.supervision.sampler import ProcessSampler
+from gcircus.supervision.sampler import ProcessSampler, read_proc_stat
 
-__all__ = ["ProcessSampler", "aggregate", "socket_messages", "daemon_info"]
+__all__ = ["ProcessSampler", "read_proc_stat", "aggregate", "socket_messages", "daemon_info"]
 
 
 def aggregate(infos):
