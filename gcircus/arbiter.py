@@ -31,12 +31,16 @@ from gevent.lock import RLock
 from gevent.pool import Group
 
 from gcircus.exc import ArgumentError, ConflictError
+from gcircus.options import ARBITER_OPTIONS
 from gcircus.pubsub import Publisher
 from gcircus.sockets import SocketManager
 from gcircus.supervision.hub_guard import DEFAULT_STALL_THRESHOLD, HubGuard
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
+
+# Constructor defaults, written once in the option table.
+_D = ARBITER_OPTIONS
 
 _SIGNAL_ACTIONS = {signal.SIGTERM: "quit", signal.SIGINT: "quit", signal.SIGQUIT: "quit",
                    signal.SIGHUP: "reload"}
@@ -55,10 +59,10 @@ class Arbiter:
     httpd_metrics_token options).
     """
 
-    def __init__(self, watchers, endpoint, pubsub_endpoint, check_delay=1.0, prereload_fn=None,
-                 context=None, loop=None, stats_endpoint=None, plugins=None, sockets=None,
-                 warmup_delay=0, httpd=False, httpd_host="localhost", httpd_port=8080,
-                 **options):
+    def __init__(self, watchers, endpoint, pubsub_endpoint, check_delay=_D["check_delay"].default,
+                 prereload_fn=None, context=None, loop=None, stats_endpoint=None, plugins=None, sockets=None,
+                 warmup_delay=_D["warmup_delay"].default, httpd=_D["httpd"].default,
+                 httpd_host=_D["httpd_host"].default, httpd_port=_D["httpd_port"].default, **options):
         self.watchers = []
         self._watchers_by_name = {}
         self.endpoint = endpoint

@@ -24,10 +24,12 @@ except ImportError:  # an older gevent: assume a hub, the safe choice for a gree
 
 
 def make_message(command, **props):
+    """A request body (the id is added when it is sent); the one builder of every client, plugin and command."""
     return {"command": command, "properties": props}
 
 
 def cast_message(command, **props):
+    """A fire-and-forget request body (the controller sends no reply)."""
     return {"command": command, "msg_type": "cast", "properties": props}
 
 

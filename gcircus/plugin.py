@@ -21,22 +21,13 @@ from datetime import timedelta
 import gevent
 from gevent.pool import Group
 
+from gcircus.client import cast_message, make_message
 from gcircus.converters import to_bool, to_signum  # noqa: F401  (part of the plugin toolbox)
 
 logger = logging.getLogger("gcircus")
 
 __all__ = ["CircusPlugin", "Periodic", "PluginLoop", "make_message", "cast_message", "to_bool",
            "to_signum", "human2bytes"]
-
-
-def make_message(command, **props):
-    """A request body, as CircusClient builds it."""
-    return {"command": command, "properties": props}
-
-
-def cast_message(command, **props):
-    """A fire-and-forget request body (the controller sends no reply)."""
-    return {"command": command, "msg_type": "cast", "properties": props}
 
 
 _UNITS = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6, "Z": 7, "Y": 8}

@@ -33,6 +33,9 @@ from gcircus.supervision.output import WatcherStreams
 
 logger = logging.getLogger("gcircus")
 
+# Constructor defaults, written once in the option table (None-defaults stay literal: "not set" is no choice).
+_D = WATCHER_DEFAULTS
+
 # How long a stop waits for a process's pipes to reach EOF before closing its streams.
 PIPE_DRAIN_TIMEOUT = 2.0
 # How long a stop waits after SIGKILL before giving up on a process (stuck in the kernel).
@@ -46,11 +49,12 @@ _STATE_EVENTS = {WatcherState.ACTIVE: "start", WatcherState.STOPPED: "stop"}
 class Watcher:
     """Manages the processes of one command (Circus's API and options)."""
 
-    def __init__(self, name, cmd, args=None, numprocesses=1, warmup_delay=0.0, working_dir=None,
-                 shell=False, uid=None, max_retry=5, gid=None, send_hup=False, env=None,
-                 stopped=True, graceful_timeout=30.0, prereload_fn=None, rlimits=None,
-                 executable=None, stdout_stream=None, stderr_stream=None, stream_backend="gevent",
-                 priority=0, singleton=False, use_sockets=False, copy_env=False, **options):
+    def __init__(self, name, cmd, args=None, numprocesses=_D["numprocesses"], warmup_delay=_D["warmup_delay"],
+                 working_dir=None, shell=_D["shell"], uid=None, max_retry=_D["max_retry"], gid=None,
+                 send_hup=_D["send_hup"], env=None, stopped=True, graceful_timeout=_D["graceful_timeout"],
+                 prereload_fn=None, rlimits=None, executable=None, stdout_stream=None, stderr_stream=None,
+                 stream_backend=_D["stream_backend"], priority=_D["priority"], singleton=_D["singleton"],
+                 use_sockets=_D["use_sockets"], copy_env=_D["copy_env"], **options):
         known = {key: options.pop(key, WATCHER_DEFAULTS[key]) for key in list(WATCHER_DEFAULTS)
                  if key in options}
         opt = dict(WATCHER_DEFAULTS, **known)

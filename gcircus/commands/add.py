@@ -1,7 +1,8 @@
 """add: create a watcher, optionally starting it."""
-from gcircus.commands.base import Command, Deferred, check_bool, check_type
+from gcircus.commands.base import Command, Deferred, check_bool, check_type, convert, convert_property
 from gcircus.exc import ArgumentError, MessageError
 from gcircus.commands.watcher_options import watcher_kwargs
+from gcircus.options import WATCHER_OPTIONS
 
 
 class Add(Command):
@@ -35,13 +36,11 @@ Reply: ok; with start and waiting, the started and kept pids.
     def validate(self, props):
         super().validate(props)
         check_type(props, "name", str, "a string")
-        check_type(props, "cmd", str, "a string")
         if not props["name"].strip():
             raise MessageError("message invalid: 'name' must not be empty")
-        if not props["cmd"].strip():
-            # there is no program to run: the watcher would stay "starting" for ever
-            raise MessageError("message invalid: 'cmd' must not be empty")
-        check_type(props, "args", (list, str, type(None)), "a list or a string")
+        # with no program to run the watcher would stay "starting" for ever
+        props["cmd"] = convert("cmd", props["cmd"], WATCHER_OPTIONS["cmd"].convert)
+        convert_property(props, "args", WATCHER_OPTIONS["args"].convert)
         check_type(props, "options", (dict, type(None)), "an object")
         check_bool(props, "start")
 

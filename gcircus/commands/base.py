@@ -1,24 +1,20 @@
 """What every wire command shares: the Command base class, property checking,
 watcher lookup, and Deferred, the marker for operations that may finish after
-the reply (Circus's asynchronous commands).
+the reply (Circus's asynchronous commands, spec §1.5).
 
 A command module holds the client half (argparse flags, building the message,
 formatting the reply for humans) above the daemon half (validate, execute).
 """
 import re
-import signal
 from fnmatch import fnmatch
 
+from gcircus.client import make_message
+from gcircus.converters import to_bool
 from gcircus.exc import MessageError
 
 
-def make_message(command, **props):
-    """The request body for `command` (id and msg_type are the client's business)."""
-    return {"command": command, "properties": props}
-
-
 class Deferred:
-    """Work the controller runs after validation.
+    """Work the controller runs after validation (spec §1.5).
 
     Without `waiting` the client gets `ok` at once and `run` goes on in the
     background; with `waiting` the reply carries run's result. `finish`, if
@@ -85,46 +81,28 @@ class Command:
 
 # -- property checks (errno 3 on failure) ---------------------------------------------
 
-_TRUE = ("1", "true", "yes", "on", "y", "t")
-_FALSE = ("0", "false", "no", "off", "n", "f", "")
+def convert(key, value, converter):
+    """converter(value), with the converters of config files (gcircus.converters): one value grammar.
+
+    Its ValueError becomes the errno-3 reply naming the property."""
+    try:
+        return converter(value)
+    except ValueError as error:
+        raise MessageError("message invalid: %r: %s" % (key, error)) from None
 
 
-def to_bool(value, key="value"):
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise MessageError("message invalid: %r must be a boolean, not %r" % (key, value))
-
-
-def to_int(value, key="value"):
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and re.fullmatch(r"\s*[-+]?\d+\s*", value):
-        return int(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise MessageError("message invalid: %r must be an integer, not %r" % (key, value))
-
-
-def to_number(value, key="value"):
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    raise MessageError("message invalid: %r must be a number, not %r" % (key, value))
+def convert_property(props, key, converter):
+    """props[key] converted in place when present and not null; returns it (None when absent)."""
+    if props.get(key) is not None:
+        props[key] = convert(key, props[key], converter)
+    return props.get(key)
 
 
 def check_bool(props, key, default=False):
     """props[key] as a bool (default when absent); normalises props in place."""
     if key not in props or props[key] is None:
         props[key] = default
-    props[key] = to_bool(props[key], key)
+    props[key] = convert(key, props[key], to_bool)
     return props[key]
 
 
@@ -146,41 +124,6 @@ def _as_tuple(kinds):
 
 def check_name(props, required=True):
     return check_type(props, "name", str, "a string", required=required)
-
-
-def parse_signal(value, key="signum"):
-    """A signal number from 9, '9', 'kill', 'SIGKILL', 'sigrtmin+1'; errno 3 otherwise.
-
-    Circus answers an unknown name with an internal error (errno 5); a bad
-    signal is bad input, so we say so.
-    """
-    if isinstance(value, int) and not isinstance(value, bool):
-        number = value
-    elif isinstance(value, str) and value.strip():
-        number = _signal_from_text(value.strip())
-    else:
-        number = None
-    valid = set(signal.valid_signals())
-    if number is None or number not in valid:
-        raise MessageError("message invalid: %r is not a valid signal (%s)" % (value, key))
-    return int(number)
-
-
-def _signal_from_text(text):
-    if re.fullmatch(r"[-+]?\d+", text):
-        return int(text)
-    offset = 0
-    match = re.fullmatch(r"(.+?)\s*([+-])\s*(\d+)", text)
-    if match:
-        text = match.group(1)
-        offset = int(match.group(3)) * (1 if match.group(2) == "+" else -1)
-    name = text.upper()
-    if not name.startswith("SIG"):
-        name = "SIG" + name
-    base = getattr(signal, name, None)
-    if not isinstance(base, int) or name.startswith("SIG_"):
-        return None
-    return int(base) + offset
 
 
 # -- watcher lookup ---------------------------------------------------------------------

@@ -2,8 +2,7 @@
 from gcircus.commands._options_output import format_options
 from gcircus.commands.base import Command, check_type
 from gcircus.exc import MessageError
-
-GLOBAL_OPTIONS = ("endpoint", "stats_endpoint", "pubsub_endpoint", "check_delay", "multicast_endpoint")
+from gcircus.options import GLOBAL_OPTIONS
 
 
 class GlobalOptions(Command):

@@ -3,8 +3,8 @@
 Unlike Circus (a bare `ok` without waiting), the reply always carries the new
 numprocesses; with waiting it comes once the surplus processes are stopped.
 """
-from gcircus.commands.base import Command, check_name, get_watcher, to_int
-from gcircus.exc import MessageError
+from gcircus.commands.base import Command, check_name, convert, get_watcher
+from gcircus.converters import to_nonneg_int
 
 
 class Incr(Command):
@@ -44,10 +44,8 @@ Reply: "numprocesses": the new configured count (with "singleton": true, unchang
     def validate(self, props):
         super().validate(props)
         check_name(props)
-        props["nb"] = to_int(props.get("nb", 1), "nb")
-        if props["nb"] < 0:
-            # a negative decr would add processes (and a negative incr remove them)
-            raise MessageError("message invalid: 'nb' must not be negative, not %d" % props["nb"])
+        # a negative decr would add processes (and a negative incr remove them)
+        props["nb"] = convert("nb", props.get("nb", 1), to_nonneg_int)
 
     def execute(self, arbiter, props):
         watcher = get_watcher(arbiter, props["name"])

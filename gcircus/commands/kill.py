@@ -1,8 +1,8 @@
 """kill: stop processes the way a watcher stop does, then replace them."""
 import gevent
 
-from gcircus.commands.base import (Command, Deferred, check_name, get_watcher, parse_signal, to_int,
-                                   to_number)
+from gcircus.commands.base import Command, Deferred, check_name, convert_property, get_watcher
+from gcircus.converters import to_duration, to_int, to_signum
 from gcircus.exc import MessageError
 
 
@@ -43,12 +43,9 @@ Reply: ok (with waiting, once the processes are gone)
     def validate(self, props):
         super().validate(props)
         check_name(props)
-        if props.get("pid") is not None:
-            props["pid"] = to_int(props["pid"], "pid")
-        if props.get("signum") is not None:
-            props["signum"] = parse_signal(props["signum"])
-        if props.get("graceful_timeout") is not None:
-            props["graceful_timeout"] = to_number(props["graceful_timeout"], "graceful_timeout")
+        convert_property(props, "pid", to_int)
+        convert_property(props, "signum", to_signum)
+        convert_property(props, "graceful_timeout", to_duration)
 
     def execute(self, arbiter, props):
         watcher = get_watcher(arbiter, props["name"])

@@ -4,26 +4,20 @@ Every accepted key is applied (Circus ignores several), each one
 announced by an `updated` event; then the watcher manages its processes, or
 reloads gracefully when a key needs new processes (cmd, env, uid...).
 """
-from gcircus.commands.base import Command, Deferred, check_name, get_watcher, to_bool
+import textwrap
+
+from gcircus.commands.base import Command, Deferred, check_name, get_watcher
+from gcircus.converters import to_rlimit_value
 from gcircus.exc import MessageError
 from gcircus.commands.watcher_options import MANAGE, RELOAD, apply_options, watcher_lock
+from gcircus.options import STREAM_OPTION_TYPES, WATCHER_OPTIONS
 
-_INT_KEYS = ("numprocesses", "max_retry", "priority", "stdout_stream.max_bytes", "stderr_stream.max_bytes",
-             "stdout_stream.backup_count", "stderr_stream.backup_count")
-_FLOAT_KEYS = ("warmup_delay", "retry_in", "graceful_timeout", "max_age", "max_age_variance", "min_uptime",
-               "backoff_base", "backoff_max")
-_BOOL_KEYS = ("send_hup", "stop_children", "shell", "copy_env", "copy_path", "respawn", "singleton",
-              "close_child_stdin", "close_child_stdout", "close_child_stderr", "use_sockets", "autostart")
+_SETTABLE = [name for name, option in WATCHER_OPTIONS.items() if option.set]
 
 
 def convert_option(key, value):
-    """A command-line value as the JSON value `set` expects for key."""
-    if key in _INT_KEYS or key.startswith("rlimit_"):
-        return int(value)
-    if key in _FLOAT_KEYS:
-        return float(value)
-    if key in _BOOL_KEYS:
-        return to_bool(value, key)
+    """A command-line value as the JSON value `set` expects for key, read by the option's converter
+    (the daemon converts it again: other clients send what they like). ValueError when it is refused."""
     if key == "hooks":      # before_start:pkg.mod.fn,after_stop:pkg.mod.fn2
         pairs = [item.split(":", 1) for item in value.split(",") if item]
         if not all(len(pair) == 2 for pair in pairs):
@@ -34,27 +28,34 @@ def convert_option(key, value):
         if not all(len(pair) == 2 for pair in pairs):
             raise ValueError("env must be written NAME=value[,NAME=value...]")
         return dict(pairs)
-    return value
+    base, _, sub = key.partition(".")
+    if sub and base in ("stdout_stream", "stderr_stream"):
+        return STREAM_OPTION_TYPES.get(sub, str)(value)
+    if key.startswith("rlimit_"):
+        return to_rlimit_value(value)
+    option = WATCHER_OPTIONS.get(key)
+    if option is None or option.convert is None or not option.set:
+        return value        # the daemon names what it does not know
+    return option.convert(value)
 
 
 class Set(Command):
     name = "set"
     summary = "Change options of a watcher"
     reference = """\
-Change options of a watcher. Keys: numprocesses, warmup_delay, working_dir,
-uid, gid, send_hup, stop_signal, stop_children, shell, shell_args, env, cmd,
-args, copy_env, copy_path, use_sockets, retry_in, max_retry, graceful_timeout,
-max_age, max_age_variance, respawn, singleton, priority, autostart,
-close_child_stdin/stdout/stderr, min_uptime, backoff_base, backoff_max,
-hooks, hooks.<hook>, stdout_stream(.<key>), stderr_stream(.<key>), rlimit_<name>.
-Keys that need new processes (cmd, args, env, uid, ...) reload a running watcher.
+Change options of a watcher. Keys:
+%s,
+hooks.<hook>, stdout_stream.<key>, stderr_stream.<key>, rlimit_<name>.
+Keys that need new processes reload a running watcher:
+%s.
 
 Message: {"command": "set", "properties": {"name": NAME, "options": {key: value},
           "waiting": false}}
 Reply: ok (with waiting, once processes are managed or reloaded)
 
     gcircusctl set <name> <key> <value> [<key> <value>...] [--waiting]
-"""
+""" % ("\n".join(textwrap.wrap(", ".join(_SETTABLE), 78)),
+       "\n".join(textwrap.wrap(", ".join(name for name in _SETTABLE if WATCHER_OPTIONS[name].set == RELOAD), 78)))
     properties = ("name", "options")
     waits = True
     read_only = False

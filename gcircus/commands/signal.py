@@ -4,7 +4,8 @@ Unknown signal names are errno 3 (Circus: errno 5 with a traceback; a bad name i
 """
 import psutil
 
-from gcircus.commands.base import Command, check_bool, check_name, get_watcher, parse_signal, to_int
+from gcircus.commands.base import Command, check_bool, check_name, convert, convert_property, get_watcher
+from gcircus.converters import to_int, to_signum
 from gcircus.exc import MessageError
 
 
@@ -54,10 +55,9 @@ Reply: ok
     def validate(self, props):
         super().validate(props)
         check_name(props)
-        props["signum"] = parse_signal(props["signum"])
+        props["signum"] = convert("signum", props["signum"], to_signum)
         for key in ("pid", "childpid"):
-            if props.get(key) is not None:
-                props[key] = to_int(props[key], key)
+            convert_property(props, key, to_int)
         check_bool(props, "children")
         check_bool(props, "recursive")
         if props.get("childpid") is not None and props.get("pid") is None:

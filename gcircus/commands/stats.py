@@ -1,5 +1,6 @@
-"""stats: process information of the watchers."""
-from gcircus.commands.base import Command, check_bool, check_name, get_watcher, to_int
+"""stats: process information of the watchers (spec §2.2 stats, §5.5)."""
+from gcircus.commands.base import Command, check_bool, check_name, convert_property, get_watcher
+from gcircus.converters import to_int
 from gcircus.exc import MessageError
 from gcircus.supervision.hooks import call_extended_stats
 from gcircus.supervision.sampler import ProcTable
@@ -51,8 +52,7 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
         super().validate(props)
         check_name(props, required=False)
         check_bool(props, "extended")
-        if props.get("process") is not None:
-            to_int(props["process"], "process")
+        convert_property(props, "process", to_int)
 
     def execute(self, arbiter, props):
         if props.get("name") is None:
@@ -65,7 +65,7 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
                 for pid, info in infos.items():
                     _extend(watcher, pid, info)
             return {"name": props["name"], "info": infos}
-        pid = to_int(props["process"], "process")
+        pid = props["process"]
         process = watcher.processes.get(pid)
         if process is None:
             raise MessageError("process %r not found in %r" % (props["process"], props["name"]))

@@ -2,19 +2,16 @@
 the spec it was built from so that reloadconfig can tell what changed."""
 import logging
 
+from gcircus.options import ARBITER_OPTIONS, VALUE
 from gcircus.sockets import CircusSocket
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
 
-# [circus] keys that are the Arbiter's own keyword options (the rest are named parameters).
-ARBITER_OPTION_KEYS = ("statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc",
-                        "pidfile", "loglevel", "logoutput", "loggerconfig", "fqdn_prefix", "umask",
-                        "endpoint_owner", "endpoint_mode", "max_message_size", "stats_interval",
-                        "hub_stall_threshold", "max_request_wait",
-                        "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs",
-                        "httpd_token", "httpd_token_file", "httpd_metrics_token", "httpd_user", "httpd_password")
-
+# [circus] keys that land in the Arbiter's `options` (the rest are named parameters; stream_backend is the
+# watchers' default, which the config builder hands out itself).
+ARBITER_OPTION_KEYS = tuple(name for name, option in ARBITER_OPTIONS.items()
+                            if option.config == VALUE and not option.param and name != "stream_backend")
 
 
 def build_watcher(spec, backend=None):

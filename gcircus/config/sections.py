@@ -12,137 +12,29 @@ once; each message reads ``<file> [<section>] <key>: <reason>``.  Builders take 
 """
 from gcircus import converters as conv
 from gcircus.config.parser import ConfigError
-from gcircus.options import WATCHER_DEFAULTS
+from gcircus.options import (API, ARBITER_OPTIONS, CIRCUS_LOADER_KEYS, KEYWISE, SOCKET_OPTIONS, STREAM_OPTION_TYPES,
+                             VALUE, WATCHER_DEFAULTS, WATCHER_OPTIONS, REQUIRED)
 
 _ABSENT = object()
 STREAM_KEYS = ("stdout_stream", "stderr_stream")
 
 
-def _optional_str(value):
-    """A string option where an empty value means "not set"."""
-    return value if value != "" else None
+def _fields(table, absent=()):
+    """``{key: (converter, INI default)}`` of the options of ``table`` written as ``key = value``."""
+    return {name: (option.convert, _ABSENT if name in absent or option.config_default is REQUIRED
+                   else option.config_default)
+            for name, option in table.items() if option.config == VALUE}
 
 
-CIRCUS_OPTIONS = {
-    "endpoint": (str, "tcp://127.0.0.1:5555"),
-    "endpoint_owner": (_optional_str, None),
-    "endpoint_mode": (conv.to_file_mode, None),
-    "max_message_size": (conv.to_nonneg_int, None),
-    "stats_interval": (conv.to_duration, None),
-    # a turn of the hub longer than this (seconds) is logged with its culprit and counted; 0: off
-    "hub_stall_threshold": (conv.to_duration, None),
-    # a request still waiting for its watcher after this many seconds is refused, not executed
-    "max_request_wait": (conv.to_duration, None),
-    "pubsub_endpoint": (str, "tcp://127.0.0.1:5556"),
-    # Circus listens on a multicast group by default and tells anyone the control endpoint; we only do so
-    # when asked: an unauthenticated reply naming the control endpoint is an exposure.  An empty value
-    # also means off.
-    "multicast_endpoint": (_optional_str, None),
-    "statsd": (conv.to_bool, False),
-    "stats_endpoint": (str, "tcp://127.0.0.1:5557"),
-    "statsd_close_outputs": (conv.to_bool, False),
-    "check_delay": (conv.to_float, 5.0),
-    "warmup_delay": (conv.to_duration, 0.0),
-    "umask": (conv.to_umask, None),
-    "httpd": (conv.to_bool, False),
-    "httpd_host": (str, "localhost"),
-    "httpd_port": (conv.to_port, 8080),
-    "httpd_close_outputs": (conv.to_bool, False),
-    "httpd_token": (_optional_str, None),
-    "httpd_token_file": (_optional_str, None),
-    "httpd_metrics_token": (_optional_str, None),
-    "httpd_user": (_optional_str, None),
-    "httpd_password": (_optional_str, None),
-    "debug": (conv.to_bool, False),
-    "debug_gc": (conv.to_bool, False),
-    "pidfile": (_optional_str, None),
-    "loglevel": (conv.to_choice(("critical", "error", "warning", "info", "debug")), None),
-    "logoutput": (_optional_str, None),
-    "loggerconfig": (_optional_str, None),
-    "fqdn_prefix": (_optional_str, None),
-    "stream_backend": (conv.to_choice(("gevent", "thread")), "gevent"),
-    "curve_secret_key": (_optional_str, None),
-    "curve_allowed_keys": (_optional_str, None),
-}
-# read by the loader itself, not passed on
-CIRCUS_LOADER_KEYS = ("include", "include_dir")
-
-# Converter of each watcher option; the defaults come from gcircus.options, written once for INI and API alike.
-WATCHER_CONVERTERS = {
-    "cmd": str,
-    "args": str,
-    "numprocesses": conv.to_nonneg_int,
-    # Circus reads this one as an int; a duration is a float everywhere else, so "0.5" is accepted here
-    "warmup_delay": conv.to_duration,
-    "working_dir": _optional_str,
-    "shell": conv.to_bool,
-    "shell_args": str,
-    "uid": _optional_str,
-    "gid": _optional_str,
-    "max_retry": conv.to_retry_count,
-    "send_hup": conv.to_bool,
-    "stop_signal": conv.to_signum,
-    "stop_children": conv.to_bool,
-    "graceful_timeout": conv.to_duration,
-    "executable": _optional_str,
-    "priority": conv.to_int,
-    "singleton": conv.to_bool,
-    "use_sockets": conv.to_bool,
-    "copy_env": conv.to_bool,
-    "copy_path": conv.to_bool,
-    "max_age": conv.to_duration,
-    "max_age_variance": conv.to_duration,
-    "respawn": conv.to_bool,
-    "autostart": conv.to_bool,
-    "on_demand": conv.to_bool,
-    "virtualenv": _optional_str,
-    "virtualenv_py_ver": conv.to_python_version,
-    "stdin_socket": _optional_str,
-    "close_child_stdin": conv.to_bool,
-    "close_child_stdout": conv.to_bool,
-    "close_child_stderr": conv.to_bool,
-    # gcircus restart policy: backoff for processes that die younger than min_uptime
-    "min_uptime": conv.to_duration,
-    "backoff_base": conv.to_duration,
-    "backoff_max": conv.to_duration,
-    "die_with_daemon": conv.to_bool,
-    # normally injected from [circus] by the arbiter; a watcher may still choose its own
-    "stream_backend": conv.to_choice(("gevent", "thread")),
-    # accepted and unused by Circus's watcher; typed so a typo in the value is still caught
-    "check_flapping": conv.to_bool,
-}
-# filled only when written: the arbiter injects stream_backend, nothing reads check_flapping
-_DEFAULTLESS = ("cmd", "stream_backend", "check_flapping")
-WATCHER_OPTIONS = {
-    key: (converter, _ABSENT if key in _DEFAULTLESS else WATCHER_DEFAULTS.get(key))
-    for key, converter in WATCHER_CONVERTERS.items()
-}
+CIRCUS_FIELDS = _fields(ARBITER_OPTIONS)
+# filled only when written: the arbiter injects stream_backend, the unused options are free-form
+WATCHER_FIELDS = _fields(WATCHER_OPTIONS, absent=[name for name, option in WATCHER_OPTIONS.items()
+                                                  if name == "stream_backend" or not option.attribute])
+SOCKET_FIELDS = _fields(SOCKET_OPTIONS)
 # API-only options: a Python object, which INI cannot express
-_API_ONLY_KEYS = ("prereload_fn", "stopped", "loop")
+_API_ONLY_KEYS = tuple(name for name, option in WATCHER_OPTIONS.items() if option.config == API) + ("loop",)
 # whole-mapping options that INI spells key by key (hooks.before_start = ..., rlimit_nofile = ...)
-_MAPPING_KEYS = ("hooks", "rlimits") + STREAM_KEYS
-STREAM_OPTION_TYPES = {
-    "max_bytes": conv.to_nonneg_int,
-    "backup_count": conv.to_nonneg_int,
-    "rotate_interval": conv.to_nonneg_int,
-    "utc": conv.to_bool,
-}
-
-SOCKET_OPTIONS = {
-    "host": (str, "localhost"),
-    "port": (conv.to_port, 8080),
-    "path": (_optional_str, None),
-    "family": (conv.to_socket_family, "AF_INET"),
-    "type": (conv.to_socket_type, "SOCK_STREAM"),
-    "proto": (conv.to_socket_proto, 0),
-    "backlog": (conv.to_nonneg_int, 2048),
-    "so_reuseport": (conv.to_bool, False),
-    # Circus's default 8 read as decimal is 0o010; keep the same effective mask
-    "umask": (conv.to_umask, 0o010),
-    "replace": (conv.to_bool, False),
-    "blocking": (conv.to_bool, False),
-    "interface": (_optional_str, None),
-}
+_MAPPING_KEYS = tuple(name for name, option in WATCHER_OPTIONS.items() if option.config == KEYWISE)
 
 
 class FieldReader:
@@ -208,7 +100,7 @@ def build_circus(section, values, warnings):
     """Return the arbiter settings of ``[circus]``; raises ConfigError listing every bad value."""
     reader = FieldReader(section, values, warnings)
     settings = {}
-    reader.fill(settings, CIRCUS_OPTIONS)
+    reader.fill(settings, CIRCUS_FIELDS)
     reader.used.update(CIRCUS_LOADER_KEYS)
     if "stats_endpoint" in values and not settings["statsd"]:
         # Circus's rule: naming a stats endpoint turns statsd on
@@ -227,8 +119,8 @@ def build_watcher(section, values, env, socket_names, warnings):
     if not name:
         reader.error(None, "watcher name is empty")
     watcher = {"name": name}
-    reader.fill(watcher, WATCHER_OPTIONS)
-    if not watcher.get("cmd"):
+    reader.fill(watcher, WATCHER_FIELDS)
+    if "cmd" not in values:     # a blank one is refused by its converter
         reader.error("cmd", "missing command (cmd is required)")
     watcher["env"] = env
     # empty mappings fall back to the API defaults (None: nothing configured)
@@ -316,7 +208,7 @@ def build_socket(section, values, warnings):
     if not name:
         reader.error(None, "socket name is empty")
     sock = {"name": name}
-    reader.fill(sock, SOCKET_OPTIONS)
+    reader.fill(sock, SOCKET_FIELDS)
     if sock["path"] is not None:
         if "family" in values and sock["family"] != "AF_UNIX":
             reader.error("family", "a socket with a path is AF_UNIX, not %s" % sock["family"])

@@ -6,6 +6,7 @@ import os
 
 import zmq
 
+from gcircus.converters import to_file_mode
 from gcircus.supervision import spawner
 
 logger = logging.getLogger("gcircus")
@@ -64,12 +65,10 @@ def warn_if_exposed(endpoint, secured):
 
 
 def parse_mode(value):
-    """An ipc socket mode from 0o600, 384 or '0600' / '600' (always octal as text)."""
+    """An ipc socket mode from 0o600, 384 or '0600' / '600' (always octal as text); None when not set."""
     if value is None or value == "":
         return None
-    if isinstance(value, int):
-        return value
-    return int(str(value), 8)
+    return to_file_mode(value)
 
 
 def bind_endpoint(socket, endpoint, options):

@@ -14,32 +14,25 @@ import socket
 
 from gevent import socket as green_socket
 
+from gcircus import converters as conv
+from gcircus.options import SOCKET_DEFAULTS, SOCKET_OPTIONS
+
 logger = logging.getLogger("gcircus")
 
 LISTENING_TYPES = (socket.SOCK_STREAM, socket.SOCK_SEQPACKET)
-
-
-def _constant(value, prefix, what):
-    """socket.AF_INET from socket.AF_INET, 2, 'AF_INET', 'af_inet' or 'INET'."""
-    if isinstance(value, int):
-        return value
-    name = str(value).strip().upper()
-    if not name.startswith(prefix):
-        name = prefix + name
-    constant = getattr(socket, name, None)
-    if not isinstance(constant, int):
-        raise ValueError("unknown socket %s %r" % (what, value))
-    return constant
+# Constructor defaults, written once in the option table.
+_D = SOCKET_DEFAULTS
 
 
 def _proto(value):
     """Protocol number from an int, a numeric string or a name for getprotobyname."""
     if value in (None, ""):
         return 0
-    if isinstance(value, int) or str(value).strip().isdigit():
-        return int(value)
+    proto = conv.to_socket_proto(value)
+    if isinstance(proto, int):
+        return proto
     try:
-        return socket.getprotobyname(str(value).strip())
+        return socket.getprotobyname(proto)
     except OSError:
         raise ValueError("unknown protocol %r" % value) from None
 
@@ -49,17 +42,6 @@ def socket_error(number, message):
     error = OSError(message)
     error.errno = number
     return error
-
-
-def _umask(value):
-    """None, an int (taken as is) or a string read as octal ('022', '0o22', '0')."""
-    if value is None or isinstance(value, int):
-        return value
-    text = str(value).strip().lower()
-    try:
-        return int(text[2:] if text.startswith("0o") else text, 8)
-    except ValueError:
-        raise ValueError("invalid octal umask %r" % value) from None
 
 
 class CircusSocket:
@@ -78,20 +60,20 @@ class CircusSocket:
     :param blocking: leave the fd blocking (non-blocking by default).
     """
 
-    def __init__(self, name="", host="localhost", port=8080, family=socket.AF_INET,
-                 type=socket.SOCK_STREAM, proto=0, backlog=2048, path=None, umask=None,
-                 replace=False, interface=None, so_reuseport=False, blocking=False):
+    def __init__(self, name="", host=_D["host"], port=_D["port"], family=_D["family"], type=_D["type"],
+                 proto=_D["proto"], backlog=_D["backlog"], path=None, umask=None, replace=_D["replace"],
+                 interface=None, so_reuseport=_D["so_reuseport"], blocking=_D["blocking"]):
         self.name = name
         self.path = path
-        self.family = socket.AF_UNIX if path else _constant(family, "AF_", "family")
+        self.family = socket.AF_UNIX if path else getattr(socket, conv.to_socket_family(family))
         if self.family == socket.AF_UNIX and not path:
             raise ValueError("socket %s: an AF_UNIX socket needs a path" % name)
         self.is_unix = self.family == socket.AF_UNIX
-        self.host, self.port = (None, None) if self.is_unix else (host, int(port))
-        self.socktype = _constant(type, "SOCK_", "type")
+        self.host, self.port = (None, None) if self.is_unix else (host, conv.to_port(port))
+        self.socktype = getattr(socket, conv.to_socket_type(type))
         self.proto = _proto(proto)
-        self.backlog = int(backlog)
-        self.umask = _umask(umask)
+        self.backlog = conv.to_backlog(backlog)
+        self.umask = None if umask is None else conv.to_umask(umask)
         self.replace = bool(replace)
         self.interface = interface or None
         if so_reuseport and self.is_unix:
@@ -108,9 +90,7 @@ class CircusSocket:
     @classmethod
     def load_from_config(cls, config):
         """Build from a `[socket:NAME]` dict (gcircus.config); unknown keys are ignored."""
-        keys = ("host", "port", "family", "type", "proto", "backlog", "path", "umask",
-                "replace", "interface", "so_reuseport", "blocking")
-        kwargs = {key: config[key] for key in keys if config.get(key) is not None}
+        kwargs = {key: config[key] for key in SOCKET_OPTIONS if config.get(key) is not None}
         sock = cls(name=config["name"], **kwargs)
         sock.config = dict(config)
         return sock

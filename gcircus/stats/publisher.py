@@ -19,7 +19,9 @@ import gevent
 import zmq as plain_zmq
 import zmq.green as zmq
 
+from gcircus.converters import to_bool
 from gcircus.endpoints import binding, curve
+from gcircus.options import DEFAULT_STATS
 from gcircus.stats.collector import ProcessSampler, aggregate, socket_messages
 from gcircus.stats.socket_reads import SocketReads
 from gcircus.supervision.hub_guard import SLICE, Slicer  # noqa: F401  (SLICE: the tests' bound)
@@ -182,10 +184,12 @@ def stats_endpoint_of(arbiter):
     endpoint = arbiter.stats_endpoint
     if endpoint:
         return endpoint
-    if arbiter.options.get("statsd") in (True, "true", "True", "1", 1):
-        from gcircus import DEFAULT_STATS
-        return DEFAULT_STATS
-    return None
+    try:
+        wanted = to_bool(arbiter.options.get("statsd") or False)
+    except ValueError:
+        logger.warning("statsd = %r is no boolean: stats stay off", arbiter.options.get("statsd"))
+        wanted = False
+    return DEFAULT_STATS if wanted else None
 
 
 def start_stats(arbiter):

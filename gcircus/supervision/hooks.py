@@ -11,12 +11,10 @@ import gevent
 from greenlet import GreenletExit
 
 from gcircus.aliases import import_dotted
+from gcircus.converters import to_bool, to_hook_name
 
 logger = logging.getLogger("gcircus")
 
-HOOK_NAMES = ("before_start", "after_start", "before_stop", "after_stop", "before_spawn",
-              "after_spawn", "before_signal", "after_signal", "before_reap", "after_reap",
-              "extended_stats")
 ALWAYS_IGNORE_FAILURE = frozenset(("before_stop", "after_stop", "before_signal", "after_signal",
                                    "extended_stats"))
 
@@ -35,9 +33,7 @@ def parse_hook_spec(spec):
         target = target.strip()
     else:
         target, ignore = spec, False
-    if isinstance(ignore, str):
-        ignore = ignore.strip().lower() in ("1", "true", "yes", "on")
-    return target, bool(ignore)
+    return target, to_bool(ignore)
 
 
 class Hooks:
@@ -50,8 +46,7 @@ class Hooks:
             self.set(name, spec)
 
     def set(self, name, spec):
-        if name not in HOOK_NAMES:
-            raise ValueError("unknown hook %r (valid: %s)" % (name, ", ".join(HOOK_NAMES)))
+        name = to_hook_name(name)
         target, ignore = parse_hook_spec(spec)
         function = resolve_name(target)
         if not callable(function):

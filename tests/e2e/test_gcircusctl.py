@@ -127,7 +127,7 @@ def test_changing_commands(ctl, daemon):
     expect(ctl("reload", "--sequential", "--waiting"), 0, "ok")
     expect(ctl("signal", "web", "hup"), 0, "ok")
     expect(ctl("signal", "web", str(pids(ctl, "web")[0]), "SIGCONT"), 0, "ok")
-    expect(ctl("signal", "web", "bogus"), 3, "", "not a valid signal")
+    expect(ctl("signal", "web", "bogus"), 3, "", "'signum': invalid signal 'bogus'")
     before = pids(ctl, "worker")
     expect(ctl("kill", "worker", "--signum", "KILL", "--waiting"), 0, "ok")
     assert pids(ctl, "worker") != before and len(pids(ctl, "worker")) == 1

@@ -11,8 +11,8 @@ import signal
 import pytest
 
 from gcircus.config import ConfigError, load_config
-from gcircus.config.sections import WATCHER_CONVERTERS
-from gcircus.options import WATCHER_DEFAULTS
+from gcircus.config.sections import WATCHER_FIELDS
+from gcircus.options import API, KEYWISE, SECTION, VALUE, WATCHER_DEFAULTS, WATCHER_OPTIONS
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "config"))
 ENVIRON = {"PATH": "/usr/bin:/bin", "HOME": "/home/operator", "GLOBAL": "from-os", "RUN_DIR": "/run/from-os"}
@@ -293,9 +293,12 @@ def test_watcher_defaults_are_circus_ones(typed):
 
 
 def test_every_watcher_option_of_the_option_table_is_read_from_ini():
-    handled = set(WATCHER_CONVERTERS) | {"env", "rlimits", "hooks", "stdout_stream", "stderr_stream",
-                                         "prereload_fn"}
-    assert set(WATCHER_DEFAULTS) <= handled
+    handled = set(WATCHER_FIELDS) | {"env", "rlimits", "hooks", "stdout_stream", "stderr_stream",
+                                     "prereload_fn", "stopped"}
+    assert set(WATCHER_OPTIONS) == handled
+    assert {name for name, option in WATCHER_OPTIONS.items() if option.config == VALUE} == set(WATCHER_FIELDS)
+    assert {name for name, option in WATCHER_OPTIONS.items() if option.config in (KEYWISE, SECTION, API)} == {
+        "env", "rlimits", "hooks", "stdout_stream", "stderr_stream", "prereload_fn", "stopped"}
 
 
 def test_socket_types_and_octal_umask(typed):

@@ -2,6 +2,7 @@
 import re
 import resource
 import signal
+import socket
 
 import pytest
 
@@ -156,8 +157,11 @@ def test_socket_family_type_and_proto():
     assert conv.to_socket_proto("tcp") == "tcp"
     with pytest.raises(ValueError, match=r"invalid socket family 'AF_PACKET'"):
         conv.to_socket_family("AF_PACKET")
-    with pytest.raises(ValueError, match=r"invalid socket type 'stream'"):
-        conv.to_socket_type("stream")
+    # the prefix may be left out and the number given, as CircusSocket(family=socket.AF_INET6) does
+    assert conv.to_socket_type("stream") == "SOCK_STREAM"
+    assert conv.to_socket_family(socket.AF_INET6) == "AF_INET6"
+    with pytest.raises(ValueError, match=r"invalid socket type 'pipe'"):
+        conv.to_socket_type("pipe")
     with pytest.raises(ValueError, match=r"invalid protocol 'tc p'"):
         conv.to_socket_proto("tc p")
 
