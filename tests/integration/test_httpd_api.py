@@ -71,7 +71,7 @@ def test_actions_run_the_wire_commands(httpd_arbiter, events):
 def test_bad_input_is_400(httpd_arbiter):
     arbiter, address = httpd_arbiter([Watcher("w", "sleep 120")])
     reply = http_request(address, "POST", "/api/watchers/w/signal", body={"signum": "BOGUS"})
-    wire_reason = "message invalid: 'BOGUS' is not a valid signal (signum)"
+    wire_reason = "message invalid: 'signum': invalid signal 'BOGUS'"
     assert (reply.status, reply.json()["reason"], reply.json()["errno"]) == (400, wire_reason, 3)
     reply = http_request(address, "POST", "/api/watchers/w/incr", body={"nb": "many"})
     assert reply.status == 400 and "'nb' must be an integer" in reply.json()["reason"]
