@@ -3,10 +3,13 @@
 // from the daemon (names, output, events) goes into the page as a text node, never as HTML.
 "use strict";
 (function () {
-  const PROCESS_ROWS = 25;        // process rows shown per watcher before "show all"
+  const PROCESS_ROWS = 25;        // process rows shown per watcher before "show all"...
+  const PROCESS_ROWS_MANY = 3;    // ...or this many when there are more than MANY_WATCHERS, for an overview
+  const MANY_WATCHERS = 20;
   const EVENT_ROWS = 300;         // event log rows kept
   const OUTPUT_LINES = 2000;      // output lines kept on the page
   const GRAPH_W = 150, GRAPH_H = 36;
+  const NEW_CARDS_PER_FRAME = 12; // cards built per animation frame
 
   const model = { watchers: new Map(), history: new Map(), interval: 2 };
   const cards = new Map();        // topic name -> card elements
@@ -82,7 +85,6 @@
     $("event-log").replaceChildren();
     for (const e of data.events) addEvent(e);
     fillWatcherSelect();
-    render();
   }
 
   function removeWatcher(name) {
@@ -120,9 +122,15 @@
     frameQueued = false;
     const names = dirty.size ? [...dirty] : [...model.watchers.keys()];
     dirty.clear();
+    let created = 0;
     for (const name of names) {
       const w = model.watchers.get(name);
-      if (w) drawWatcher(w);
+      if (!w) continue;
+      if (!cards.has(name) && ++created > NEW_CARDS_PER_FRAME) {
+        markDirty(name);      // the rest in the next frames: a page never freezes building 100 cards
+        continue;
+      }
+      drawWatcher(w);
     }
     orderCards();
     let procs = 0;
@@ -134,7 +142,7 @@
   }
 
   function orderCards() {
-    const list = [...model.watchers.values()].sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name));
+    const list = [...model.watchers.values()].filter((w) => cards.has(w.topic_name)).sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name));
     const container = $("watchers");
     const empty = container.querySelector(".empty");
     if (empty && list.length) empty.remove();
@@ -167,6 +175,7 @@
       c.signal, button("signal", "signal", "send the signal to every process"),
       button("output", "output", "follow this watcher's output"));
     c.processes = el("tbody");
+    c.rows = new Map();
     c.table = el("table", { class: "processes" },
       el("thead", {}, el("tr", {}, ...["pid", "wid", "cpu %", "memory", "age", ""].map((h) => el("th", {}, h)))),
       c.processes);
@@ -209,20 +218,41 @@
     setText(c.exit, exitText(w.last_exit_code));
     drawGraph(c.graph, model.history.get(w.topic_name) || []);
     const showAll = expanded.has(w.topic_name);
-    const shown = showAll ? w.processes : w.processes.slice(0, PROCESS_ROWS);
-    const now = Date.now() / 1000;
-    c.processes.replaceChildren(...shown.map((p) => el("tr", { class: p.stopping ? "stopping" : "" },
-      el("td", {}, el("button", { class: "more", type: "button", "data-pid": String(p.pid), title: "follow its output" },
-        String(p.pid))),
-      el("td", {}, String(p.wid)),
-      el("td", {}, p.cpu === null || p.cpu === undefined ? "–" : p.cpu.toFixed(1)),
-      el("td", {}, bytes(p.rss)),
-      el("td", {}, p.started ? duration(now - p.started) : "–"),
-      el("td", {}, p.stopping ? "stopping" : ""))));
+    const limit = model.watchers.size > MANY_WATCHERS ? PROCESS_ROWS_MANY : PROCESS_ROWS;
+    const shown = showAll ? w.processes : w.processes.slice(0, limit);
+    drawProcesses(c, shown);
     c.table.hidden = !w.processes.length;
     const hidden = w.processes.length - shown.length;
-    c.more.hidden = !(hidden > 0 || (showAll && w.processes.length > PROCESS_ROWS));
+    c.more.hidden = !(hidden > 0 || (showAll && w.processes.length > limit));
     setText(c.more, showAll ? "show fewer" : "show all " + w.processes.length + " processes");
+  }
+
+  // Rows are kept per pid and only their changed cells rewritten: a sample every few seconds for 1,000
+  // processes must not rebuild 1,000 rows.
+  function drawProcesses(c, shown) {
+    const now = Date.now() / 1000;
+    const rows = [];
+    const alive = new Set();
+    for (const p of shown) {
+      alive.add(p.pid);
+      let row = c.rows.get(p.pid);
+      if (!row) {
+        row = { cells: [0, 1, 2, 3, 4].map(() => el("td")) };
+        row.tr = el("tr", {}, el("td", {}, el("button", { class: "more", type: "button", "data-pid": String(p.pid),
+          title: "follow its output" }, String(p.pid))), ...row.cells);
+        c.rows.set(p.pid, row);
+      }
+      row.tr.className = p.stopping ? "stopping" : "";
+      setText(row.cells[0], String(p.wid));
+      setText(row.cells[1], p.cpu === null || p.cpu === undefined ? "–" : p.cpu.toFixed(1));
+      setText(row.cells[2], bytes(p.rss));
+      setText(row.cells[3], p.started ? duration(now - p.started) : "–");
+      setText(row.cells[4], p.stopping ? "stopping" : "");
+      rows.push(row.tr);
+    }
+    for (const pid of [...c.rows.keys()]) if (!alive.has(pid)) c.rows.delete(pid);
+    const current = c.processes.children;
+    if (current.length !== rows.length || rows.some((tr, i) => current[i] !== tr)) c.processes.replaceChildren(...rows);
   }
 
   function drawGraph(canvas, points) {
