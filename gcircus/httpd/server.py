@@ -103,7 +103,7 @@ class DashboardApp:
         refused = foreign_host(environ, self.host)
         if refused:
             raise _json(403, {"status": "error", "reason": refused})
-        if "token" in query and method == "GET":
+        if "token" in query and method == "GET" and path == "/":
             self._login(path, query)
         if not self.auth.allows(environ, metrics=(path == "/metrics")):
             raise _json(401, {"status": "error", "reason": "authentication required"},
@@ -119,13 +119,14 @@ class DashboardApp:
                         {"status": "error", "reason": "no POST route %s" % path})
         if method not in ("GET", "HEAD"):
             raise _json(405, {"status": "error", "reason": "method %s not allowed" % method})
-        return self._get(parts, query, path)
+        status, headers, body = self._get(parts, query, path, head=(method == "HEAD"))
+        return status, headers, [b""] if method == "HEAD" else body
 
     def _route_exists(self, parts):
         return parts in ([], ["metrics"], ["api", "watchers"], ["api", "events"]) or (
             len(parts) in (3, 4) and parts[:2] == ["api", "watchers"])
 
-    def _get(self, parts, query, path):
+    def _get(self, parts, query, path, head=False):
         if not parts:
             return self._static_file("index.html")
         if parts[0] == "static" and len(parts) == 2:
@@ -133,7 +134,7 @@ class DashboardApp:
         if parts == ["metrics"]:
             return 200, [("Content-Type", METRICS_TYPE)], [self.metrics.collect().encode("utf-8")]
         if parts == ["api", "events"]:
-            return self._event_stream(_flag(query, "dashboard"))
+            return self._event_stream(_flag(query, "dashboard"), head)
         if parts[:2] == ["api", "watchers"]:
             try:
                 if len(parts) == 2:
@@ -141,7 +142,7 @@ class DashboardApp:
                 if len(parts) == 3:
                     return _ok(api.show_watcher(self.arbiter, self.live, parts[2]))
                 if len(parts) == 4 and parts[3] == "output":
-                    return self._output_stream(parts[2], query)
+                    return self._output_stream(parts[2], query, head)
                 if len(parts) == 4 and parts[3] in api.ACTIONS:
                     raise _json(405, {"status": "error", "reason": "%s is a POST route" % path})
             except api.ApiError as error:
@@ -149,7 +150,8 @@ class DashboardApp:
         raise _json(404, {"status": "error", "reason": "no route %s" % path})
 
     def _login(self, path, query):
-        """?token=T on a page address: set the session cookie and send the browser to the same page without T."""
+        """/?token=T: set the session cookie and send the browser to the page without T in its address (a token
+        is accepted in an address only there: API clients send a header, and addresses end up in logs)."""
         cookie = self.auth.login_cookie(query["token"][-1])
         if cookie is None:
             raise _json(401, {"status": "error", "reason": "wrong token"})
@@ -181,7 +183,9 @@ class DashboardApp:
 
     # -- event streams -----------------------------------------------------------------------------------------
 
-    def _event_stream(self, dashboard):
+    def _event_stream(self, dashboard, head):
+        if head:
+            return 200, _SSE_HEADERS, [b""]
         if dashboard:
             client = self.live.dashboard.add(Client([self.live.snapshot()], resync=self.live.snapshot))
             self.live.page_opened()
@@ -189,8 +193,10 @@ class DashboardApp:
             client = self.live.event_stream.add(Client())
         return 200, _SSE_HEADERS, client.messages()
 
-    def _output_stream(self, name, query):
+    def _output_stream(self, name, query, head):
         watcher = api.lookup(self.arbiter, name)
+        if head:
+            return 200, _SSE_HEADERS, [b""]
         pid = _int(query, "pid")
         stream = query.get("stream", [None])[-1]
         if stream not in (None, "stdout", "stderr"):

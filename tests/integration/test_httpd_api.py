@@ -218,3 +218,11 @@ def test_a_stalled_browser_neither_blocks_the_hub_nor_grows_memory(httpd_arbiter
             received = received[-100:] + chunk
     finally:
         stalled.close()
+
+
+def test_head_requests_answer_without_a_body_and_leave_no_stream_behind(httpd_arbiter):
+    arbiter, address = httpd_arbiter([Watcher("w", "sleep 120")])
+    for path in ("/", "/api/watchers", "/api/events?dashboard=1", "/api/watchers/w/output", "/metrics"):
+        reply = http_request(address, "HEAD", path)
+        assert reply.status == 200 and reply.body == b"", path
+    assert arbiter.http_server.live.sse_clients() == 0

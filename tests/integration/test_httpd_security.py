@@ -110,3 +110,8 @@ def test_an_unreadable_token_file_keeps_the_dashboard_closed(run_arbiter, tmp_pa
                           httpd_token_file=str(tmp_path / "missing"))
     assert arbiter.http_server is None and len(arbiter.get_watcher("w").processes) == 1
     assert "the dashboard cannot start" in caplog.text and "httpd_token_file" in caplog.text
+
+
+def test_a_token_in_an_api_address_is_not_a_credential(httpd_arbiter):
+    _, address = httpd_arbiter([Watcher("w", "sleep 120")], httpd_token=TOKEN)
+    assert http_request(address, "GET", "/api/watchers?token=" + TOKEN).status == 401

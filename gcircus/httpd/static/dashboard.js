@@ -182,7 +182,7 @@
     c.more = el("button", { class: "more", type: "button" });
     c.root = el("div", { class: "watcher", "data-watcher": w.name },
       el("div", { class: "row" }, c.name, c.badge,
-        el("span", { class: "figure" }, "processes ", c.running, " / ", c.configured),
+        el("span", { class: "figure procs" }, "processes ", c.running, " / ", c.configured),
         el("span", { class: "figure" }, "restarts ", c.restarts),
         el("span", { class: "figure" }, "last exit ", c.exit),
         c.graph, c.actions),
@@ -269,8 +269,9 @@
       });
       ctx.strokeStyle = color; ctx.lineWidth = 1.5; ctx.stroke();
     };
-    const cpuMax = Math.max(100, ...last.map((p) => p[1]));
-    const memMax = Math.max(1, ...last.map((p) => p[2])) * 1.1;
+    // each line scaled to its own recent maximum (the tooltip gives the values): shape over absolute height
+    const cpuMax = Math.max(5, ...last.map((p) => p[1])) * 1.15;
+    const memMax = Math.max(1, ...last.map((p) => p[2])) * 1.15;
     line(2, memMax, "#d97706");
     line(1, cpuMax, "#2563eb");
     const p = last[last.length - 1];
