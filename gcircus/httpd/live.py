@@ -13,7 +13,7 @@ from collections import deque
 import gevent
 
 from gcircus.httpd.sse import Channel, encode
-from gcircus.stats.collector import read_proc_stat
+from gcircus.supervision.sampler import read_proc_stat
 
 logger = logging.getLogger("gcircus")
 

@@ -12,7 +12,7 @@ import time
 import gevent
 from greenlet import greenlet as Greenlet
 
-from gcircus.stats.collector import read_proc_stat
+from gcircus.supervision.sampler import read_proc_stat
 from gcircus.states import WatcherState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -100,6 +100,8 @@ class MetricsCollector:
             Family("gcircus_daemon_greenlets", "gauge", "Greenlets alive in the daemon.")
             .add(self._greenlet_count()),
             Family("gcircus_watchers", "gauge", "Watchers the arbiter has.").add(len(self.arbiter.watchers)),
+            Family("gcircus_hub_stalls_total", "counter", "Turns of the daemon's event loop that held it longer "
+                   "than hub_stall_threshold.").add(self.arbiter.hub_stalls()),
         ]
         if self.live is not None:
             families.append(Family("gcircus_httpd_sse_clients", "gauge", "Browsers and API clients following "

@@ -11,7 +11,7 @@ from tests.support.wait import wait_until
 FAMILIES = {
     "gcircus_daemon_start_time_seconds": "gauge", "gcircus_daemon_uptime_seconds": "gauge",
     "gcircus_daemon_cpu_seconds": "counter", "gcircus_daemon_resident_memory_bytes": "gauge",
-    "gcircus_daemon_greenlets": "gauge", "gcircus_watchers": "gauge",
+    "gcircus_daemon_greenlets": "gauge", "gcircus_watchers": "gauge", "gcircus_hub_stalls": "counter",
     "gcircus_httpd_sse_clients": "gauge", "gcircus_httpd_sse_dropped_messages": "counter",
     "gcircus_watcher_state": "gauge", "gcircus_watcher_processes_configured": "gauge",
     "gcircus_watcher_processes_running": "gauge", "gcircus_watcher_restarts": "counter",
