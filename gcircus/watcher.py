@@ -322,8 +322,10 @@ class Watcher:
                 self._next_wid(), self.cmd, args=self.args, working_dir=self.working_dir,
                 shell=self.shell, uid=self.uid, gid=self.gid, env=self.child_env,
                 rlimits=self.rlimits, executable=self.executable, use_fds=self.use_sockets,
-                watcher=self, name=self.name, pipe_stdout=self.streams.stdout is not None,
-                pipe_stderr=self.streams.stderr is not None, close_child_stdin=self.close_child_stdin,
+                watcher=self, name=self.name,
+                pipe_stdout=self.streams.stdout is not None and not self.close_child_stdout,
+                pipe_stderr=self.streams.stderr is not None and not self.close_child_stderr,
+                close_child_stdin=self.close_child_stdin,
                 close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
                 shell_args=self.shell_args, sockets=sockets, variables=self._variables,
                 stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None,
@@ -473,15 +475,19 @@ class Watcher:
 
     # -- management --------------------------------------------------------------------
 
-    def manage_processes(self, wait=False):
-        """Bring the process count to numprocesses: spawn the missing, retire the oldest surplus."""
+    def manage_processes(self, wait=False, respawn=None):
+        """Bring the process count to numprocesses: spawn the missing, retire the oldest surplus.
+
+        The missing are spawned only when the watcher respawns (respawn=None: its own option);
+        an explicit resize passes respawn=True."""
+        respawn = self.respawn if respawn is None else respawn
         with self._lock:
             if self.state is not WatcherState.ACTIVE:
                 return []
             live = sorted(self._live_processes(), key=lambda p: p.started, reverse=True)
             surplus = live[self.numprocesses:]
             killers = [self._begin_kill(p) for p in surplus]
-            if self._respawn_timer is None:  # a pending backoff decides when to respawn
+            if respawn and self._respawn_timer is None:  # a pending backoff decides when to respawn
                 self._fill()
         if wait:
             gevent.joinall(killers)
@@ -511,7 +517,7 @@ class Watcher:
             if self.singleton and num > 1:
                 raise ArgumentError("watcher %s is a singleton: at most one process" % self.name)
             self.numprocesses = num
-            self.manage_processes(wait=wait)
+            self.manage_processes(wait=wait, respawn=True)
             return self.numprocesses
 
     @property
@@ -670,6 +676,10 @@ class Watcher:
         self._greenlets.kill(block=False)
         self._supervisor = None
         self._respawn_timer = None
+
+    def __len__(self):
+        """The number of processes (Circus's API)."""
+        return len(self.processes)
 
     def __repr__(self):
         return "<Watcher %s %s>" % (self.name, self.state)

@@ -60,14 +60,26 @@ def _split_args(args, variables):
 
 
 def build_argv(cmd, args, variables, shell=False, shell_args=None):
-    """argv for Popen: shlex-split cmd plus args; for shell=True one joined string then shell_args."""
+    """argv for Popen: shlex-split cmd plus args; for shell=True one string then shell_args.
+
+    With shell the command reaches /bin/sh as written (after substitution): splitting and
+    re-quoting it would turn `;`, pipes, redirections and `$((..))` into plain words. A list
+    of args is quoted word by word, a string of args is appended as written."""
     if "$WID" in cmd:
         warnings.warn("$WID in cmd is deprecated; use $(circus.wid)", DeprecationWarning, stacklevel=2)
         cmd = cmd.replace("$WID", str(variables.get("wid", "")))
-    argv = shlex.split(substitute(cmd, variables)) + _split_args(args, variables)
     if shell:
-        return [shlex.join(argv)] + _split_args(shell_args, variables)
-    return argv
+        return [_shell_command(cmd, args, variables)] + _split_args(shell_args, variables)
+    return shlex.split(substitute(cmd, variables)) + _split_args(args, variables)
+
+
+def _shell_command(cmd, args, variables):
+    words = [substitute(cmd, variables).strip()]
+    if isinstance(args, str):
+        words.append(substitute(args, variables).strip())
+    elif args is not None:
+        words.extend(shlex.quote(substitute(str(arg), variables)) for arg in args)
+    return " ".join(word for word in words if word)
 
 
 def virtualenv_paths(virtualenv, py_ver=None):

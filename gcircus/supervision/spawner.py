@@ -169,6 +169,12 @@ def _identity(uid, gid):
     return kwargs
 
 
+def _output(pipe, close):
+    if close:
+        return subprocess.DEVNULL
+    return subprocess.PIPE if pipe else None     # None: the child inherits the daemon's
+
+
 def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, gid=None,
           rlimits=None, stdin=None, pipe_stdout=True, pipe_stderr=True,
           close_child_stdout=False, close_child_stderr=False, pass_fds=(), die_with_parent=False):
@@ -181,8 +187,9 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
     limits = resolve_rlimits(rlimits)
     kwargs = dict(cwd=cwd, env=env, stdin=stdin, start_new_session=True, close_fds=True,
                   pass_fds=tuple(pass_fds), **_identity(uid, gid))
-    kwargs["stdout"] = subprocess.PIPE if pipe_stdout else (subprocess.DEVNULL if close_child_stdout else None)
-    kwargs["stderr"] = subprocess.PIPE if pipe_stderr else (subprocess.DEVNULL if close_child_stderr else None)
+    # close_child_* wins over a pipe (as Circus): the output goes to /dev/null whatever the stream
+    kwargs["stdout"] = _output(pipe_stdout, close_child_stdout)
+    kwargs["stderr"] = _output(pipe_stderr, close_child_stderr)
     program_argv = list(argv)
     if shell:
         program_argv = ["/bin/sh", "-c"] + program_argv

@@ -42,3 +42,11 @@ def test_copy_path_exports_sys_path():
 def test_virtualenv_errors_name_the_path():
     with pytest.raises(ValueError, match="/no/such/venv"):
         build_env(copy_env=True, virtualenv="/no/such/venv")
+
+
+def test_shell_command_is_passed_as_written():
+    """No split and re-quote: metacharacters must reach /bin/sh unquoted."""
+    variables = build_variables(2)
+    assert build_argv("echo a; echo $((1+$(circus.wid))) > out", None, variables, shell=True) == \
+        ["echo a; echo $((1+2)) > out"]
+    assert build_argv("grep", ["a b", "it's"], variables, shell=True) == ["grep 'a b' 'it'\"'\"'s'"]
