@@ -3,8 +3,10 @@
 Commands on one watcher run one at a time under its lock and wait for each other.
 Exits arrive from the hub (Process exit listeners) on a queue drained by the
 watcher's supervise greenlet, so a dead child is replaced the moment the kernel
-reports it; children that die younger than `min_uptime` are respawned after an
-exponential backoff and `max_retry` such failures in a row stop the watcher.
+reports it. Children that die younger than `min_uptime` are crashes: they are
+respawned after an exponential backoff, for ever (whoever wants to give up after N
+crashes configures the Flapping plugin). Spawns that fail (exec errors) count
+apart: more than `max_retry` in a row stop the watcher, as in Circus.
 """
 import logging
 import os
@@ -21,6 +23,7 @@ from gevent.queue import Queue
 from gcircus.supervision import cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
 from gcircus.exc import ArgumentError, SpawnError
+from gcircus.supervision.backoff import backoff_delay
 from gcircus.supervision.hooks import Hooks
 from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.sampler import ProcessSampler, processes_info
@@ -119,7 +122,9 @@ class Watcher:
         self._greenlets = Group()      # every greenlet the watcher spawns: close() ends them all
         self._supervisor = None
         self._respawn_timer = None
-        self._failures = 0             # consecutive failed attempts: sets the backoff
+        self._retry_at = None          # time.time() of the respawn the backoff delays
+        self._crash_streak = 0         # deaths before min_uptime in a row: they set the backoff
+        self._spawn_failure_streak = 0  # failed spawns in a row: more than max_retry stop the watcher
         self._spawned_count = 0
         # what the dashboard and /metrics report
         self.restarts = 0              # processes that ended on their own and were replaced
@@ -199,39 +204,44 @@ class Watcher:
                 self._set_state(WatcherState.STOPPED)  # ACTIVE -> STOPPED: nothing is to be respawned
                 self.streams.close_when_drained(PIPE_DRAIN_TIMEOUT, self.is_stopped)
             return
-        if process.age() < self.min_uptime:
-            self._record_failure("process %s died after %.2fs (min_uptime %ss)"
-                                 % (process.pid, process.age(), self.min_uptime))
         self.restarts += 1
-        self._schedule_fill()
+        if process.age() >= self.min_uptime:
+            self._fill()
+            return
+        self._crash_streak += 1
+        delay = self._backoff_delay(self._crash_streak)
+        logger.warning("%s: process %s died after %.2fs (min_uptime %ss): crash %d in a row, %s",
+                       self.name, process.pid, process.age(), self.min_uptime, self._crash_streak,
+                       "backing off %.3g s" % delay if delay else "respawning at once")
+        self._schedule_fill(delay)
 
-    def _record_failure(self, reason):
-        """Count one failed attempt; stop the watcher once max_retry is exceeded."""
-        self._failures += 1
-        if self.max_retry != -1 and self._failures > self.max_retry:
-            logger.error("%s: %s; giving up after %d failed attempts in a row (max_retry %d): "
-                         "stopping the watcher", self.name, reason, self._failures, self.max_retry)
+    def _spawn_failed(self):
+        """Count one failed spawn; stop the watcher once more than max_retry failed in a row."""
+        self._spawn_failure_streak += 1
+        if self.max_retry != -1 and self._spawn_failure_streak > self.max_retry:
+            logger.error("%s: giving up after %d failed spawns in a row (max_retry %d): stopping the "
+                         "watcher", self.name, self._spawn_failure_streak, self.max_retry)
             self._stop_locked()  # callers hold the lock; the stop is part of their decision
-            return False
-        logger.warning("%s: %s (failure %d)", self.name, reason, self._failures)
-        return True
+            return
+        delay = self._backoff_delay(self._spawn_failure_streak)
+        logger.warning("%s: spawn failure %d in a row, %s", self.name, self._spawn_failure_streak,
+                       "backing off %.3g s" % delay if delay else "retrying at once")
+        self._schedule_fill(delay)
 
-    def _backoff_delay(self):
-        """No delay for a first failure (one crash is replaced at once); a loop doubles it."""
-        if self._failures <= 1:
-            return 0.0
-        return min(self.backoff_base * (2 ** (self._failures - 2)), self.backoff_max)
+    def _backoff_delay(self, streak):
+        return backoff_delay(streak, self.backoff_base, self.backoff_max)
 
-    def _schedule_fill(self):
-        delay = self._backoff_delay()
+    def _schedule_fill(self, delay):
         if delay <= 0:
             self._fill()
         elif self._respawn_timer is None:
+            self._retry_at = time.time() + delay
             self._respawn_timer = self._spawn_greenlet("respawn", self._delayed_fill, delay=delay)
 
     def _delayed_fill(self):
         with self._lock:
             self._respawn_timer = None
+            self._retry_at = None
             if self.state is WatcherState.ACTIVE:
                 self._fill()
 
@@ -239,6 +249,16 @@ class Watcher:
         if self._respawn_timer is not None:
             self._respawn_timer.kill(block=False)
             self._respawn_timer = None
+            self._retry_at = None
+
+    def backoff(self):
+        """While a respawn waits for the backoff: {'crashes', 'spawn_failures', 'retry_at'
+        (time.time() of the next try), 'retry_in' (seconds)}; None otherwise."""
+        retry_at = self._retry_at
+        if retry_at is None:
+            return None
+        return {"crashes": self._crash_streak, "spawn_failures": self._spawn_failure_streak,
+                "retry_at": retry_at, "retry_in": max(0.0, retry_at - time.time())}
 
     # -- processes -------------------------------------------------------------------
 
@@ -279,9 +299,10 @@ class Watcher:
                     break           # the count, state or stop changed while we paused
             process = self.spawn_process()
             if process is None:
-                if self._record_failure("cannot spawn"):
-                    self._schedule_fill()
+                if self.state in (WatcherState.STARTING, WatcherState.ACTIVE):
+                    self._spawn_failed()     # a hook's refusal has stopped the watcher already
                 break
+            self._spawn_failure_streak = 0
             started.append(process.pid)
         return started
 
@@ -371,7 +392,7 @@ class Watcher:
         if self.processes.pop(process.pid, None) is None:
             return
         if process.age() >= self.min_uptime:
-            self._failures = 0     # it ran long enough, however it ended: the failure streak is over
+            self._crash_streak = 0      # it ran long enough, however it ended: the crash loop is over
         if process.max_age_timer is not None:
             process.max_age_timer.kill(block=False)
         now = time.time()
@@ -538,7 +559,7 @@ class Watcher:
                 return {"started": [], "kept": kept}
             self._ensure_supervisor()
             self._set_state(WatcherState.STARTING)
-            self._failures = 0
+            self._crash_streak = self._spawn_failure_streak = 0
             self.streams.open()
             started = self._fill()
             if self.state is not WatcherState.STARTING:
@@ -651,6 +672,9 @@ class Watcher:
         process.send_signal_children(signum, recursive)
 
     def status(self):
+        """Circus's state names, plus "backoff": active, but waiting to respawn a crash loop."""
+        if self.state is WatcherState.ACTIVE and self._retry_at is not None:
+            return "backoff"
         return str(self.state)
 
     def is_stopped(self):

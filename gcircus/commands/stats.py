@@ -18,7 +18,8 @@ watcher's extended_stats hook for each process.
 
 Message: {"command": "stats", "properties": {"name": NAME, "process": PID, "extended": false}}
 Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
-       "info": {pid: info}; with process, "process" and "info": info.
+       "info": {pid: info}, and "backoff" while the watcher waits to respawn a
+       crash loop (see status); with process, "process" and "info": info.
 
     gcircusctl stats [--extended] [<name> [<pid>]]
 """
@@ -46,7 +47,12 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
             return "\n".join(_format_watcher(name, infos) for name, infos in sorted(reply["infos"].items()))
         if "process" in reply:
             return _format_process(reply["info"])
-        return _format_watcher(reply.get("name"), reply.get("info") or {})
+        text = _format_watcher(reply.get("name"), reply.get("info") or {})
+        backoff = reply.get("backoff")
+        if backoff:
+            text += "\n   backoff: crash %s in a row, spawn failure %s in a row, next try in %.1f s" % (
+                backoff.get("crashes"), backoff.get("spawn_failures"), backoff.get("retry_in", 0.0))
+        return text
 
     def validate(self, props):
         super().validate(props)
@@ -64,7 +70,10 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
             if props["extended"]:
                 for pid, info in infos.items():
                     _extend(watcher, pid, info)
-            return {"name": props["name"], "info": infos}
+            reply = {"name": props["name"], "info": infos}
+            if watcher.backoff() is not None:
+                reply["backoff"] = watcher.backoff()
+            return reply
         pid = props["process"]
         process = watcher.processes.get(pid)
         if process is None:

@@ -7,11 +7,15 @@ class Status(Command):
     instant = True
     summary = "Show the state of watchers"
     reference = """\
-A watcher's state: active, stopped, starting or stopping.
+A watcher's state: active, stopped, starting, stopping, or backoff: active,
+but its processes keep dying younger than min_uptime and the next respawn
+waits for the backoff.
 
 Message: {"command": "status", "properties": {"name": NAME}}
 Reply: with a name, "status": STATE (it replaces "ok", as in Circus);
-       without, "statuses": {name: STATE}.
+       without, "statuses": {name: STATE}. A watcher in backoff is also
+       described in "backoff" ({"crashes", "spawn_failures", "retry_at",
+       "retry_in"}; without a name, {name: that}).
 
     gcircusctl status [<name>]
 """
@@ -21,8 +25,10 @@ Reply: with a name, "status": STATE (it replaces "ok", as in Circus);
         if reply.get("status") == "error":
             return super().console(reply)   # Circus prints a bare "error" here; we keep the reason
         if "statuses" in reply:
-            return "\n".join("%s: %s" % (name, state) for name, state in sorted(reply["statuses"].items()))
-        return str(reply.get("status"))
+            backoff = reply.get("backoff") or {}
+            return "\n".join("%s: %s" % (name, _describe(state, backoff.get(name)))
+                             for name, state in sorted(reply["statuses"].items()))
+        return _describe(reply.get("status"), reply.get("backoff"))
 
     def validate(self, props):
         super().validate(props)
@@ -30,8 +36,28 @@ Reply: with a name, "status": STATE (it replaces "ok", as in Circus);
 
     def execute(self, arbiter, props):
         if props.get("name") is None:
-            return {"statuses": {w.name: w.status() for w in arbiter.watchers}}
-        return {"status": get_watcher(arbiter, props["name"]).status()}
+            watchers = list(arbiter.watchers)
+            reply = {"statuses": {w.name: w.status() for w in watchers}}
+            backoff = {w.name: w.backoff() for w in watchers if w.backoff() is not None}
+            if backoff:
+                reply["backoff"] = backoff
+            return reply
+        watcher = get_watcher(arbiter, props["name"])
+        reply = {"status": watcher.status()}
+        if watcher.backoff() is not None:
+            reply["backoff"] = watcher.backoff()
+        return reply
+
+
+def _describe(state, backoff):
+    """`backoff (crash 5 in a row, next try in 3.2 s)` for a watcher in backoff, else the state."""
+    if not backoff:
+        return str(state)
+    if backoff.get("crashes"):
+        streak = "crash %d in a row" % backoff["crashes"]
+    else:
+        streak = "spawn failure %d in a row" % backoff.get("spawn_failures", 0)
+    return "%s (%s, next try in %.1f s)" % (state, streak, backoff.get("retry_in", 0.0))
 
 
 COMMAND = Status()

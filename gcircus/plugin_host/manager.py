@@ -25,6 +25,7 @@ from gcircus.aliases import import_dotted
 from gcircus.converters import to_bool
 from gcircus.exc import CircusError
 from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession
+from gcircus.supervision.backoff import backoff_delay
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -178,8 +179,7 @@ class PluginRunner:
                 failures = 0
             failures += 1
             self.restarts += 1
-            delay = 0.0 if failures <= 1 else min(
-                self.watcher.backoff_base * 2 ** (failures - 2), self.watcher.backoff_max)
+            delay = backoff_delay(failures, self.watcher.backoff_base, self.watcher.backoff_max)
             logger.warning("plugin %s: restarting it%s (restart %d)", self.watcher.name,
                            " in %.1fs" % delay if delay else "", self.restarts)
             gevent.sleep(delay)

@@ -11,6 +11,7 @@ import psutil
 from gcircus.states import WatcherState
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
+from tests.support.wait import wait_until
 
 
 def test_killed_child_is_replaced_long_before_check_delay(run_arbiter, events):
@@ -49,33 +50,72 @@ def test_crash_loop_is_throttled_and_does_not_starve_others(run_arbiter, events)
     assert len(steady.processes) == 2
 
 
-def test_crash_loop_stops_after_max_retry(run_arbiter, events, caplog):
-    crasher = Watcher("crasher", "false", max_retry=3, min_uptime=1, backoff_base=0.01)
+def test_a_crash_loop_is_retried_for_ever_with_a_growing_backoff(run_arbiter, events, caplog):
+    """Early deaths never stop the watcher, whatever max_retry says (it counts failed spawns):
+    the watcher shows "backoff" with the next try, the log says how long it backs off."""
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    crasher = Watcher("crasher", "false", max_retry=1, min_uptime=1, backoff_base=0.01, backoff_max=0.08)
     run_arbiter([crasher])
-    events.wait_count("watcher.crasher.stop", 1, timeout=10)
-    assert events.count("watcher.crasher.spawn") == 4  # the first try plus max_retry retries
-    assert crasher.state is WatcherState.STOPPED
-    assert "giving up after 4 failed attempts" in caplog.text
+    events.wait_count("watcher.crasher.spawn", 8)       # far past max_retry + 1
+    backoff = wait_until(crasher.backoff, what="a pending backoff")
+    assert crasher.status() == "backoff" and crasher.state is WatcherState.ACTIVE
+    assert backoff["crashes"] >= 2 and backoff["spawn_failures"] == 0
+    assert 0 <= backoff["retry_in"] <= 0.08 and backoff["retry_at"] <= time.time() + 0.08
+    warnings = [r.getMessage() for r in caplog.records if "crash" in r.getMessage()]
+    assert warnings[0].endswith("crash 1 in a row, respawning at once")
+    assert warnings[1].endswith("crash 2 in a row, backing off 0.01 s")
+    assert any(w.endswith("crash 5 in a row, backing off 0.08 s") for w in warnings), warnings
+    assert "stopping the watcher" not in caplog.text
+    crasher.stop()
+    assert crasher.status() == "stopped" and crasher.backoff() is None
 
 
-def test_a_process_that_lived_min_uptime_ends_the_failure_streak(run_arbiter, events, tmp_path):
-    """Even when we end it ourselves (reload): the next quick death is failure 1, not 3."""
+def test_a_process_that_lived_min_uptime_ends_the_crash_loop(run_arbiter, events, tmp_path, caplog):
+    """Even when we end it ourselves (reload): the next quick death is crash 1 again, replaced at once."""
+    caplog.set_level(logging.WARNING, logger="gcircus")
     flag = tmp_path / "healthy"
     command = "sh -c 'test -e %s || exit 1; exec sleep 120'" % flag
-    watcher = Watcher("flaky", command, max_retry=2, min_uptime=0.3, backoff_base=0.2)
+    watcher = Watcher("flaky", command, min_uptime=0.3, backoff_base=0.2)
     run_arbiter([watcher])
     events.wait_count("watcher.flaky.reap", 2)       # two quick deaths; the third try waits 0.2 s
+    assert watcher.status() == "backoff"
     flag.touch()
     events.wait_count("watcher.flaky.spawn", 3)
+    assert watcher.status() == "active" and watcher.backoff() is None
     (healthy,) = watcher.processes.values()
-    deadline = time.monotonic() + 5
-    while healthy.age() < 0.3 and time.monotonic() < deadline:   # uptime is the condition here
-        gevent.sleep(0.05)
+    wait_until(lambda: healthy.age() >= 0.3, what="the process to live min_uptime")
     flag.unlink()
     reaps = events.count("watcher.flaky.reap")
     watcher.reload()                                  # the new process dies at once; the old is reaped
     events.wait_count("watcher.flaky.reap", reaps + 2)
-    assert watcher.state is WatcherState.ACTIVE, "a healthy run did not reset the failure count"
+    crashes = [r.getMessage().rsplit(": ", 1)[1] for r in caplog.records if "in a row" in r.getMessage()]
+    assert crashes[:3] == ["crash 1 in a row, respawning at once", "crash 2 in a row, backing off 0.2 s",
+                           "crash 1 in a row, respawning at once"], crashes
+
+
+def test_max_retry_counts_failed_spawns(run_arbiter, events, caplog):
+    """A binary that cannot be executed: max_retry failed spawns after the first stop the watcher."""
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    broken = Watcher("broken", "/nonexistent/bin/tool", max_retry=3, backoff_base=0.01)
+    run_arbiter([broken])
+    events.wait_count("watcher.broken.stop", 1)
+    assert caplog.text.count("error in 'broken'") == 4
+    assert "giving up after 4 failed spawns in a row (max_retry 3)" in caplog.text
+
+
+def test_max_retry_minus_one_retries_failed_spawns_for_ever(run_arbiter, events, caplog, tmp_path):
+    """-1 never stops: the spawn succeeds once the binary appears."""
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    program = tmp_path / "late"
+    broken = Watcher("late", str(program), max_retry=-1, backoff_base=0.01, backoff_max=0.05)
+    run_arbiter([broken])
+    wait_until(lambda: caplog.text.count("error in 'late'") >= 10, what="10 failed spawns")
+    assert broken.status() in ("active", "backoff") and broken.backoff()["spawn_failures"] >= 2
+    program.write_text("#!/bin/sh\nexec sleep 120\n")
+    program.chmod(0o755)
+    events.wait_count("watcher.late.spawn", 1)
+    wait_until(lambda: broken.status() == "active", what="the backoff to end")
+    assert broken.backoff() is None and len(broken) == 1
 
 
 def test_missing_binary_stops_watcher_and_arbiter_lives(run_arbiter, events, caplog):

@@ -14,6 +14,7 @@ from gcircus.exc import MessageError
 from gcircus.options import (ARBITER_OPTIONS, GLOBAL_OPTIONS, MANAGE, RELOAD, REPORTED_OPTIONS, REQUIRED,
                              SOCKET_DEFAULTS, SOCKET_OPTIONS, WATCHER_DEFAULTS, WATCHER_OPTIONS)
 from gcircus.sockets import CircusSocket
+from gcircus.supervision.backoff import backoff_delay
 from gcircus.watcher import Watcher, to_signum
 
 
@@ -136,11 +137,7 @@ def test_signal_parsing():
 
 
 def test_backoff_doubles_from_the_second_failure_and_is_capped():
-    watcher = Watcher("x", "true", backoff_base=0.1, backoff_max=1.0)
-    delays = []
-    for failures in range(1, 8):
-        watcher._failures = failures
-        delays.append(watcher._backoff_delay())
+    delays = [backoff_delay(streak, 0.1, 1.0) for streak in range(1, 8)]
     assert delays == [0.0, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
 
 
