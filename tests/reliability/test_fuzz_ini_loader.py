@@ -12,11 +12,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from gcircus.config import ConfigError, load_config
-from gcircus.config.sections import CIRCUS_OPTIONS, SOCKET_OPTIONS, WATCHER_CONVERTERS
+from gcircus.options import ARBITER_OPTIONS, SOCKET_OPTIONS, WATCHER_OPTIONS
 
 EXAMPLES = 300
 
-KEYS = sorted(set(CIRCUS_OPTIONS) | set(SOCKET_OPTIONS) | set(WATCHER_CONVERTERS)) + [
+KEYS = sorted(set(ARBITER_OPTIONS) | set(SOCKET_OPTIONS) | set(WATCHER_OPTIONS)) + [
     "include", "include_dir", "use", "rlimit_nofile", "rlimit_bogus", "hooks.before_start", "hooks.nope",
     "stdout_stream.class", "stdout_stream.max_bytes", "stderr_stream.filename", "env", "PATH", "flapping.x"]
 SECTIONS = ["circus", "env", "env:w*", "env:a,b", "watcher:w", "watcher:W", "watcher:", "socket:s", "plugin:p",
@@ -59,7 +59,7 @@ def ini_text(draw):
         lines.append("[%s]" % name)
         if name.startswith("watcher") and draw(st.booleans()):
             lines.append("cmd = sleep 1")
-        keys = sorted(WATCHER_CONVERTERS) if name.startswith("watcher") else (
+        keys = sorted(WATCHER_OPTIONS) if name.startswith("watcher") else (
             sorted(SOCKET_OPTIONS) if name.startswith("socket") else KEYS)
         lines.extend(draw(st.lists(option_line(keys), max_size=4)))
         if draw(st.integers(0, 4)) == 0:
