@@ -33,8 +33,12 @@ _DOTTED = r"{0}(?:\.{0})*".format(_IDENTIFIER)
 # "pkg.mod.func" or "pkg.mod:func" / "pkg.mod:Class.method" (both forms are importable)
 _DOTTED_NAME_RE = re.compile(r"^({0})(?::({0}))?$".format(_DOTTED))
 # TERM, SIGTERM, SIGRTMIN+2, SIGRTMAX-1 (realtime signals are named by offset)
-_SIGNAL_RE = re.compile(r"^(?:SIG)?([A-Z][A-Z0-9]*)(?:\s*([+-])\s*(\d+))?$")
-_PY_VERSION_RE = re.compile(r"^\d+\.\d+$")
+_SIGNAL_RE = re.compile(r"^(?:SIG)?([A-Z][A-Z0-9]*)(?:\s*([+-])\s*([0-9]+))?$")
+_PY_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+$")
+# ASCII digits only: int() and float() also take "١" (Arabic-Indic one) and "1_000", which no one means in a
+# config file or a command
+_INTEGER_RE = re.compile(r"[-+]?[0-9]+")
+_DECIMAL_RE = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 # Unlimited rlimit spellings; an empty value (or null on the wire) also means unlimited.
 _UNLIMITED_WORDS = frozenset(("", "unlimited", "infinity"))
 # setrlimit takes an unsigned 64-bit rlim_t whose all-ones value is RLIM_INFINITY
@@ -63,7 +67,7 @@ def to_int(value):
         return int(value)
     if isinstance(value, str):
         text = value.strip()
-        if re.fullmatch(r"[-+]?\d+", text):
+        if _INTEGER_RE.fullmatch(text):
             return int(text, 10)
     raise ValueError("invalid integer %r" % (value,))
 
@@ -106,11 +110,10 @@ def to_float(value):
     """Return a finite float; NaN and infinities are refused because they poison timer arithmetic."""
     if _is_number(value):
         number = float(value)
-    elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise ValueError("invalid number %r" % (value,)) from None
+    elif isinstance(value, str) and _DECIMAL_RE.fullmatch(value.strip()):
+        number = float(value.strip())
+    elif isinstance(value, str) and value.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+        number = math.nan
     else:
         raise ValueError("invalid number %r" % (value,))
     if not math.isfinite(number):
@@ -133,7 +136,7 @@ def to_signum(value):
     text = str(value).strip()
     if isinstance(value, int):      # a signal.Signals too (its str() differs across versions)
         number = int(value)
-    elif text.isdigit():
+    elif _INTEGER_RE.fullmatch(text):
         number = int(text)
     else:
         match = _SIGNAL_RE.match(text.upper())
@@ -268,7 +271,7 @@ def to_socket_proto(value):
     if _is_number(value):
         return to_int_between(0, C_INT_MAX, "protocol")(value)
     text = str(value).strip()
-    if text.isdigit():
+    if _INTEGER_RE.fullmatch(text):
         return to_int_between(0, C_INT_MAX, "protocol")(text)
     if not re.match(r"^[A-Za-z][A-Za-z0-9_.+-]*$", text):
         raise ValueError("invalid protocol %r" % (value,))

@@ -40,6 +40,11 @@ SKIPPED = [
      "no_such_pkg.Stream"),
     ("missing_include", "", "matches no file"),
     ("stdin_socket", "[watcher:w]\ncmd = sleep 1\nstdin_socket = nosuch\n", "unknown socket 'nosuch'"),
+    # listen() takes a C int: this one used to end the daemon with a 21-line OverflowError traceback
+    ("backlog_overflow", "[socket:s]\nhost = 127.0.0.1\nport = 0\nbacklog = 2147483648\n",
+     "[socket:s] backlog: invalid backlog '2147483648' (must be between 0 and 2147483647)"),
+    ("rlimit_overflow", "[watcher:w]\ncmd = sleep 1\nrlimit_nofile = 18446744073709551616\n",
+     "rlimit_nofile: invalid rlimit '18446744073709551616'"),
 ]
 
 
@@ -65,6 +70,32 @@ def test_fatal_config_errors_exit_1(workdir, name, body, message):
         assert daemon.proc.wait(20) == 1
         output = daemon.drain()
         assert message in output and "Traceback" not in output
+    finally:
+        daemon.kill()
+
+
+def test_out_of_range_values_exit_1_with_one_line_each(workdir):
+    """Every out-of-range [circus] value is named on a line of its own; nothing starts."""
+    path, _ = write_config(workdir, GOOD)
+    bad = {"check_delay": ("-1", "invalid duration '-1' (must be >= 0)"),
+           "max_message_size": ("2147483648", "invalid value '2147483648' (must be between 0 and 2147483647)"),
+           "httpd_port": ("70000", "invalid port '70000' (must be between 0 and 65535)"),
+           "endpoint_mode": ("1777", "invalid octal mode '1777' (must be between 0 and 777)"),
+           "stats_interval": ("1e400", "invalid number '1e400' (must be finite)")}
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(text.replace("check_delay = 5\n", "".join("%s = %s\n" % (key, value) for key, (value, _)
+                                                               in bad.items())))
+    daemon = Daemon(path)
+    try:
+        assert daemon.proc.wait(20) == 1
+        lines = [line for line in daemon.drain().splitlines() if line.strip()]
+        assert "Traceback" not in "\n".join(lines)
+        assert len(lines) == len(bad), lines
+        for key, (_, reason) in bad.items():
+            assert sum(line.endswith("[circus] %s: %s" % (key, reason)) for line in lines) == 1, (key, lines)
+        assert daemon.children() == []
     finally:
         daemon.kill()
 

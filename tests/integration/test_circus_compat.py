@@ -104,6 +104,33 @@ def test_circusctl_drives_gcircus(served_arbiter, circusctl):
     assert rc == 2 and "unrecognized arguments: foo" in err
 
 
+def test_circusctl_set_values_are_read_by_our_converters(served_arbiter, circusctl):
+    """circusctl converts `set` values itself (ints, floats, booleans, signal numbers, hooks objects); each
+    key it knows goes through our option table's converters unchanged (its `env` crashes circusctl itself)."""
+    web = Watcher("web", "sleep 120")
+    served_arbiter([web])
+    pairs = [("numprocesses", "2", 2), ("warmup_delay", "0.5", 0.5), ("working_dir", "/tmp", "/tmp"),
+             ("send_hup", "true", True), ("stop_signal", "INT", signal.SIGINT), ("stop_children", "on", True),
+             ("shell", "no", False), ("copy_env", "yes", True), ("args", "30", "30"), ("retry_in", "3", 3.0), ("max_retry", "-1", -1),
+             ("graceful_timeout", "2", 2.0), ("max_age", "100", 100.0), ("max_age_variance", "5", 5.0),
+             ("respawn", "1", True), ("singleton", "false", False), ("close_child_stdin", "0", False),
+             ("close_child_stdout", "false", False), ("close_child_stderr", "off", False)]
+    for key, text, expected in pairs:
+        rc, out, err = circusctl("set", "web", key, text)
+        assert (rc, out) == (0, "ok"), (key, rc, out, err)
+        value = web.options[key] if key == "retry_in" else getattr(web, key)
+        assert value == expected, (key, value)
+    for key, text in [("rlimit_nofile", "512"), ("stdout_stream.class", "NullStream"), ("stdout_stream.max_bytes", "1000"),
+                      ("hooks", "before_start:tests.fixtures.hooks.yes"),
+                      ("hooks.after_stop", "tests.fixtures.hooks.yes")]:
+        rc, out, err = circusctl("set", "web", key, text)
+        assert (rc, out) == (0, "ok"), (key, rc, out, err)
+    assert web.rlimits == {"nofile": 512} and "before_start" in web.hooks and "after_stop" in web.hooks
+    assert web.streams.stdout_conf == {"class": "NullStream", "max_bytes": 1000}
+    rc, out, err = circusctl("set", "web", "numprocesses", "-3")
+    assert rc == 3 and "'numprocesses': invalid value -3 (must be >= 0)" in (out + err), (rc, out, err)
+
+
 def test_circus_client_gets_circus_reply_shapes(served_arbiter, circus_call):
     web = Watcher("web", "sleep 120", numprocesses=2)
     served_arbiter([web])

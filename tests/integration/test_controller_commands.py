@@ -322,3 +322,35 @@ def test_events_reach_subscribers_with_circus_topics(served_arbiter, call, wire_
     topics = [t.rsplit(".", 1)[1] for t in wire_events.topics()]
     assert topics[:3] == ["add", "spawn", "start"] and "updated" in topics
     assert topics.index("remove") < len(topics) - 1 and topics[-1] == "stop"
+
+
+# Out-of-range values on the wire: the option table's converters refuse them as they refuse them in a config
+# file, each with errno 3 naming the key, and nothing changes.
+OUT_OF_RANGE = [
+    ("numprocesses", -1, "invalid value -1 (must be >= 0)"),
+    ("graceful_timeout", -1, "invalid duration -1 (must be >= 0)"),
+    ("backoff_max", float("inf"), "(must be finite)"),
+    ("max_retry", -2, "invalid retry count -2"),
+    ("stdout_stream.max_bytes", -1, "invalid value -1 (must be >= 0)"),
+    ("rlimit_nofile", 2 ** 64, "invalid rlimit 18446744073709551616"),
+    ("priority", 1.5, "invalid integer 1.5"),
+    ("stop_signal", 999, "invalid signal 999"),
+    ("send_hup", "y", "invalid boolean 'y'"),
+    ("cmd", "  ", "invalid command '  ' (must not be empty)"),
+]
+
+
+def test_set_and_add_refuse_out_of_range_values(served_arbiter, call):
+    served_arbiter([Watcher("web", "sleep 120")])
+    before = ok(call("options", name="web"))["options"]
+    for key, value, reason in OUT_OF_RANGE:
+        reply = call("set", name="web", options={key: value})
+        assert reply.get("errno") == 3 and reply["reason"].startswith("message invalid: %r: " % key), (key, reply)
+        assert reason in reply["reason"], (key, reply)
+        # add takes its command from its own property (the one in options is ignored, as in Circus)
+        props = {"cmd": value} if key == "cmd" else {"cmd": "sleep 120", "options": {key: value}}
+        reply = call("add", name="new", **props)
+        assert reply.get("errno") == 3 and "%r: " % key in reply["reason"] and reason in reply["reason"], (key, reply)
+    assert ok(call("options", name="web"))["options"] == before
+    assert ok(call("list"))["watchers"] == ["web"]
+    assert call("status", name="web")["status"] == "active"

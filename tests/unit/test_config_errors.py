@@ -32,6 +32,15 @@ FATAL = [
      "{path} [circus] loglevel: invalid value 'loud' (expected one of critical, error, warning, info, debug)"),
     ("circus-bad-backend", "[circus]\nstream_backend = tornado\n",
      "{path} [circus] stream_backend: invalid value 'tornado' (expected one of gevent, thread)"),
+    # every number is range-checked where it is read: nothing out of range reaches a C call
+    ("circus-negative-check-delay", "[circus]\ncheck_delay = -1\n",
+     "{path} [circus] check_delay: invalid duration '-1' (must be >= 0)"),
+    ("circus-huge-max-message-size", "[circus]\nmax_message_size = 2147483648\n",
+     "{path} [circus] max_message_size: invalid value '2147483648' (must be between 0 and 2147483647)"),
+    ("circus-endpoint-mode", "[circus]\nendpoint_mode = 1777\n",
+     "{path} [circus] endpoint_mode: invalid octal mode '1777' (must be between 0 and 777)"),
+    ("circus-infinite-interval", "[circus]\nstats_interval = 1e400\n",
+     "{path} [circus] stats_interval: invalid number '1e400' (must be finite)"),
 ]
 
 # (id, INI text, exact message) — the section is reported in result['errors'] and skipped
@@ -102,6 +111,30 @@ SKIPPED = [
      "{path} [plugin:flap] use: invalid dotted name 'Flapping' (expected package.module.attribute)"),
     ("plugin-bad-priority", "[plugin:flap]\nuse = a.B\npriority = high\n",
      "{path} [plugin:flap] priority: invalid integer 'high'"),
+    # ranges: listen() takes a C int (a 21-line OverflowError traceback once), rlimits an unsigned 64-bit
+    ("socket-backlog-overflow", "[socket:web]\nport = 0\nbacklog = 2147483648\n",
+     "{path} [socket:web] backlog: invalid backlog '2147483648' (must be between 0 and 2147483647)"),
+    ("socket-negative-backlog", "[socket:web]\nport = 0\nbacklog = -1\n",
+     "{path} [socket:web] backlog: invalid backlog '-1' (must be between 0 and 2147483647)"),
+    ("socket-negative-port", "[socket:web]\nport = -1\n",
+     "{path} [socket:web] port: invalid port '-1' (must be between 0 and 65535)"),
+    ("socket-umask-range", "[socket:web]\npath = /tmp/w.sock\numask = 1000\n",
+     "{path} [socket:web] umask: invalid octal umask '1000' (must be between 0 and 777)"),
+    ("socket-proto-range", "[socket:web]\nport = 0\nproto = 99999999999\n",
+     "{path} [socket:web] proto: invalid protocol '99999999999' (must be between 0 and 2147483647)"),
+    ("rlimit-too-big", "[watcher:web]\ncmd = x\nrlimit_nofile = 18446744073709551616\n",
+     "{path} [watcher:web] rlimit_nofile: invalid rlimit '18446744073709551616' (must be between 0 and "
+     "9223372036854775807, or empty for unlimited)"),
+    ("infinite-timeout", "[watcher:web]\ncmd = x\ngraceful_timeout = 1e400\n",
+     "{path} [watcher:web] graceful_timeout: invalid number '1e400' (must be finite)"),
+    ("negative-stream-size", "[watcher:web]\ncmd = x\nstdout_stream.max_bytes = -1\n",
+     "{path} [watcher:web] stdout_stream.max_bytes: invalid value '-1' (must be >= 0)"),
+    ("non-ascii-digit", "[watcher:web]\ncmd = x\nnumprocesses = \u0661\n",
+     "{path} [watcher:web] numprocesses: invalid integer '\u0661'"),
+    ("underscored-number", "[watcher:web]\ncmd = x\nwarmup_delay = 1_0\n",
+     "{path} [watcher:web] warmup_delay: invalid number '1_0'"),
+    ("blank-cmd", "[watcher:web]\ncmd =\n",
+     "{path} [watcher:web] cmd: invalid command '' (must not be empty)"),
 ]
 
 # (id, INI text, exact warning) — loads normally, with a warning
