@@ -304,9 +304,11 @@ def to_choice(choices):
 
 
 #: The levels of ``loglevel`` (the logging module's names, lower case).
-to_log_level = to_choice(("critical", "error", "warning", "info", "debug"))
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+to_log_level = to_choice(LOG_LEVELS)
 #: ``stream_backend``: output streams pumped by the hub or by threads.
-to_stream_backend = to_choice(("gevent", "thread"))
+STREAM_BACKENDS = ("gevent", "thread")
+to_stream_backend = to_choice(STREAM_BACKENDS)
 
 
 # -- strings and structured values (INI gives strings; the wire also gives lists and objects) ------------

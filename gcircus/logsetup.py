@@ -9,11 +9,11 @@ import sys
 from urllib.parse import urlparse
 
 from gcircus.config.parser import check_regular_file
+from gcircus.converters import LOG_LEVELS
 
 LOG_FORMAT = "%(asctime)s %(name)s[%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 SYSLOG_DATE_FORMAT = "%b %d %H:%M:%S"
-LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
 class LoggingSetupError(ValueError):
@@ -94,8 +94,8 @@ def _dict_config(config):
 
 def _level_number(level):
     level = (level or "info").lower()
-    if level not in LEVELS:
-        raise LoggingSetupError("log level %r: use one of %s" % (level, ", ".join(LEVELS)))
+    if level not in LOG_LEVELS:
+        raise LoggingSetupError("log level %r: use one of %s" % (level, ", ".join(LOG_LEVELS)))
     return getattr(logging, level.upper())
 
 

@@ -9,6 +9,7 @@ import resource
 import sys
 
 from gcircus import __version__
+from gcircus.converters import LOG_LEVELS, STREAM_BACKENDS
 
 logger = logging.getLogger("gcircus")
 
@@ -16,12 +17,12 @@ logger = logging.getLogger("gcircus")
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="gcircusd", description="Run the gcircus arbiter.")
     parser.add_argument("config", nargs="?", help="configuration file (Circus INI format)")
-    parser.add_argument("--backend", choices=("gevent", "thread"), default=None,
+    parser.add_argument("--backend", choices=STREAM_BACKENDS, default=None,
                         help="default stream_backend of every watcher (default: gevent)")
     parser.add_argument("--daemon", action="store_true", help="detach and run in the background")
     parser.add_argument("--pidfile", help="write the daemon's pid to this file")
     parser.add_argument("--log-level", dest="loglevel", type=str.lower,
-                        choices=("critical", "error", "warning", "info", "debug"))
+                        choices=LOG_LEVELS)
     parser.add_argument("--log-output", dest="logoutput",
                         help="'-' or stdout, stderr, a file path, or syslog://host[:port]?facility")
     parser.add_argument("--logger-config", dest="loggerconfig",

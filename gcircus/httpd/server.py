@@ -24,6 +24,7 @@ import psutil
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 
+from gcircus.converters import to_bool, to_int
 from gcircus.httpd import api
 from gcircus.httpd.auth import Auth, cross_site, foreign_host
 from gcircus.httpd.live import LiveFeeds
@@ -221,17 +222,21 @@ def _ok(body):
 
 
 def _flag(query, key):
-    return query.get(key, ["0"])[-1].lower() in ("1", "true", "yes", "on")
+    return _query_value(query, key, to_bool, "0")
 
 
 def _int(query, key):
+    return _query_value(query, key, to_int, None)
+
+
+def _query_value(query, key, converter, default):
+    """A query parameter read by the config files' converter (one value grammar); 400 naming it when refused."""
     if key not in query:
-        return None
+        return default if default is None else converter(default)
     try:
-        return int(query[key][-1])
-    except ValueError:
-        raise _json(400, {"status": "error", "reason": "%s must be an integer, not %r" % (key, query[key][-1])}) \
-            from None
+        return converter(query[key][-1])
+    except ValueError as error:
+        raise _json(400, {"status": "error", "reason": "%s: %s" % (key, error)}) from None
 
 
 def _read_params(environ):

@@ -81,6 +81,12 @@ def test_bad_input_is_400(httpd_arbiter):
                          headers={"Content-Type": "application/json"})
     assert reply.status == 400 and "JSON object" in reply.json()["reason"]
     assert http_request(address, "POST", "/api/watchers/w/explode").status == 404
+    # query parameters are read by the same converters as config files and commands
+    reply = http_request(address, "GET", "/api/events?dashboard=maybe")
+    assert (reply.status, reply.json()["reason"]) == (400, "dashboard: invalid boolean 'maybe' (expected yes/no, "
+                                                           "true/false, on/off or 1/0)")
+    reply = http_request(address, "GET", "/api/watchers/w/output?pid=%D9%A1")
+    assert (reply.status, reply.json()["reason"]) == (400, "pid: invalid integer '\u0661'")
     assert http_request(address, "GET", "/api/watchers/w/incr").status == 405
     assert http_request(address, "DELETE", "/api/watchers/w").status == 405
     assert http_request(address, "GET", "/nowhere").status == 404
