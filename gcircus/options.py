@@ -5,6 +5,11 @@ alike, see gcircus.converters), what `set` does with it, whether `options`/`get`
 Every other list of option names (the INI readers, the wire's set/add/get, get_arbiter's routing of keywords,
 the constructors' defaults) is derived from these tables; tests/unit/test_options.py pins that the
 constructors' signatures agree with them.  A leaf: imports only gcircus.converters.
+
+Adding an option: one row here (a converter from gcircus.converters that range-checks it), then the code
+that uses it.  A watcher option that is no named parameter of Watcher() gets ``param=False`` and is read in
+Watcher.__init__ from ``opt``; an arbiter option that is no named parameter lands in ``arbiter.options``; a
+[circus] option that reloadconfig can apply gets ``live=True`` and an entry in config/reload.py's table.
 """
 import signal
 

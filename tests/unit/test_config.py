@@ -12,7 +12,8 @@ import pytest
 
 from gcircus.config import ConfigError, load_config
 from gcircus.config.sections import WATCHER_FIELDS
-from gcircus.options import API, KEYWISE, SECTION, VALUE, WATCHER_DEFAULTS, WATCHER_OPTIONS
+from gcircus.options import (API, ARBITER_OPTIONS, KEYWISE, SECTION, SOCKET_OPTIONS, VALUE, WATCHER_DEFAULTS,
+                             WATCHER_OPTIONS)
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "config"))
 ENVIRON = {"PATH": "/usr/bin:/bin", "HOME": "/home/operator", "GLOBAL": "from-os", "RUN_DIR": "/run/from-os"}
@@ -225,6 +226,22 @@ def test_circus_defaults_when_section_absent(tmp_path):
         "stats_interval": None, "httpd_token": None, "httpd_token_file": None, "httpd_metrics_token": None,
         "httpd_user": None, "httpd_password": None, "hub_stall_threshold": None, "max_request_wait": None,
     }
+
+
+def test_ini_defaults_are_the_option_tables(tmp_path):
+    """Each [circus] and [socket:NAME] key, and each written-once watcher default, comes from gcircus.options."""
+    path = tmp_path / "bare.ini"
+    path.write_text("[watcher:a]\ncmd = /bin/a\n[socket:s]\nhost = localhost\n")
+    config = load_config(str(path), environ={})
+    assert config["circus"] == {name: option.config_default for name, option in ARBITER_OPTIONS.items()
+                                if option.config == VALUE}
+    sock = dict(config["sockets"][0])
+    assert sock.pop("name") == "s"
+    assert sock == {name: option.config_default for name, option in SOCKET_OPTIONS.items()}
+    watcher = by_name(config["watchers"])["a"]
+    for name, option in WATCHER_OPTIONS.items():
+        if option.config == VALUE and option.attribute and name not in ("cmd", "stream_backend"):
+            assert watcher[name] == option.config_default, name
 
 
 def test_watcher_scalar_types(typed):
