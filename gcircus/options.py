@@ -147,11 +147,12 @@ ARBITER_OPTIONS = _table(
     _A("stats_endpoint", None, conv.to_str, config_default=DEFAULT_STATS, report=True),
     _A("statsd", False, conv.to_bool, param=False),
     _A("statsd_close_outputs", False, conv.to_bool, param=False),
-    _A("stats_interval", None, conv.to_duration, param=False, live=True),
+    # None here and below: the using module's default, written there beside its reason
+    _A("stats_interval", None, conv.to_duration, param=False, live=True),      # stats.publisher: 1 s
     # a turn of the hub longer than this (seconds) is logged with its culprit and counted; 0: off
-    _A("hub_stall_threshold", None, conv.to_duration, param=False, live=True),
+    _A("hub_stall_threshold", None, conv.to_duration, param=False, live=True),  # supervision.hub_guard: 0.1 s
     # a request still waiting for its watcher after this many seconds is refused, not executed
-    _A("max_request_wait", None, conv.to_duration, param=False, live=True),
+    _A("max_request_wait", None, conv.to_duration, param=False, live=True),     # controller: 10 s
     # The sweep behind the exit events; 0 turns it off. Circus's INI default is 5, its constructor's 1.
     _A("check_delay", 1.0, conv.to_duration, config_default=5.0, report=True, live=True),
     # Circus listens on a multicast group by default and tells anyone the control endpoint; we only do so
@@ -160,7 +161,7 @@ ARBITER_OPTIONS = _table(
     _A("multicast_endpoint", None, conv.to_optional_str, report=True, param=False),
     _A("endpoint_owner", None, conv.to_optional_str, param=False),
     _A("endpoint_mode", None, conv.to_file_mode, param=False),
-    # Larger than 2 GiB is no control message; 0 (or none) is the controller's default.
+    # Larger than 2 GiB is no control message; 0 (or none) is the controller's default (1 MiB).
     _A("max_message_size", None, conv.to_int_between(0, conv.C_INT_MAX), param=False, live=True),
     _A("warmup_delay", 0, conv.to_duration, config_default=0.0, live=True),
     _A("umask", None, conv.to_umask, param=False, live=True),
