@@ -93,9 +93,13 @@ class Daemon:
     def kill(self):
         if self.proc.poll() is None:
             children = self.children()
+            own_before = {child.pid for child in psutil.Process().children()}
             self.proc.kill()          # first, or it would replace the children killed below
             self.proc.wait(10)
-            for child in children:
+            # Its processes die with it, but one it was still spawning (not listed above, and killed before its
+            # exec wrapper set the parent-death signal) lives on, re-parented to us: tests run as a subreaper.
+            orphans = [child for child in psutil.Process().children() if child.pid not in own_before]
+            for child in children + orphans:
                 try:
                     child.kill()
                 except psutil.NoSuchProcess:
