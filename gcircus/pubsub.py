@@ -1,18 +1,23 @@
 """Event publishing: Circus's `watcher.<name>.<event>` messages on a zmq PUB socket.
 
 A PUB send with NOBLOCK never waits (zmq drops past the high-water mark), so any
-greenlet may publish directly without queueing. In-process listeners (tests,
-embedding apps, the stats collector) get the same events as plain Python calls.
+greenlet may publish directly without queueing. The socket is a plain pyzmq one, not
+zmq.green's: a green send wraps every call in a try / wait / re-check dance that cost
+more than the send itself, and a NOBLOCK send on a PUB has nothing to wait for.
+In-process listeners (tests, embedding apps, the stats collector) get the same events
+as plain Python calls.
 """
 import json
 import logging
 import time
 
-import zmq.green as zmq
+import zmq
+import zmq.green
 
 from gcircus.endpoints import binding
 
 logger = logging.getLogger("gcircus")
+_NOBLOCK = int(zmq.NOBLOCK)     # an int, not the flag enum: enum arithmetic showed in the send's profile
 
 
 def normalize_topic_name(name):
@@ -38,8 +43,8 @@ class Publisher:
     def start(self):
         if self.endpoint is None or self.socket is not None:
             return
-        self.context = self.context or zmq.Context.instance()
-        socket = self.context.socket(zmq.PUB)
+        self.context = self.context or zmq.green.Context.instance()
+        socket = zmq.Socket(self.context, zmq.PUB)
         socket.linger = 0
         if self._bind_callback is not None:
             self._bind_callback(socket)
@@ -86,7 +91,7 @@ class Publisher:
         if self.socket is not None:
             try:
                 body = json.dumps(message).encode("utf-8")
-                self.socket.send_multipart([topic.encode("utf-8"), body], zmq.NOBLOCK)
+                self.socket.send_multipart([topic.encode("utf-8"), body], _NOBLOCK)
             except zmq.Again:
                 pass  # PUB semantics: no subscriber keeping up means the event is dropped
             except zmq.ZMQError as error:

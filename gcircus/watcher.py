@@ -194,6 +194,9 @@ class Watcher:
     def _handle_exit(self, process):
         if process.pid not in self.processes:
             return  # a stop or reload already reaped it
+        if self._replaces_first(process):
+            self._replace(process)
+            return
         self._reap(process)
         if process.stopping or self.state is not WatcherState.ACTIVE:
             return
@@ -214,6 +217,31 @@ class Watcher:
                        self.name, process.pid, process.age(), self.min_uptime, self._crash_streak,
                        "backing off %.3g s" % delay if delay else "respawning at once")
         self._schedule_fill(delay)
+
+    def _replaces_first(self, process):
+        """Whether process, which died on its own after min_uptime, is replaced before anything is told.
+
+        The reap hooks are user code Circus runs before the replacement's spawn: with either one set, the
+        exit takes the ordinary path, so its order stays the one users know. Early deaths take it too (the
+        crash-loop policy decides when they are retried)."""
+        return (not process.stopping and self.state is WatcherState.ACTIVE and self.respawn
+                and not self.on_demand and self._respawn_timer is None
+                and process.age() >= self.min_uptime
+                and "before_reap" not in self.hooks and "after_reap" not in self.hooks)
+
+    def _replace(self, process):
+        """Spawn first, tell later: the replacement's fork is the first thing done; the reap event is
+        published right after it (so it still precedes the spawn event), then the bookkeeping and the log."""
+        self.processes.pop(process.pid, None)          # out of the live count: one replacement is due
+        replacement = self.spawn_process(after_fork=lambda: self._tell_reaped(process))
+        self.restarts += 1
+        logger.info("%s: process %s (wid %s) %s", self.name, process.pid, process.wid,
+                    describe_exit(process.returncode))
+        if replacement is None:
+            if self.state is WatcherState.ACTIVE:
+                self._spawn_failed()
+        elif len(self.processes) < self.numprocesses:
+            self._fill()                               # only when something else is also missing
 
     def _spawn_failed(self):
         """Count one failed spawn; stop the watcher once more than max_retry failed in a row."""
@@ -326,13 +354,20 @@ class Watcher:
     def _socket_fds(self):
         return {name: sock.fileno() for name, sock in self.sockets.items()}
 
-    def spawn_process(self):
+    def spawn_process(self, after_fork=None):
         """Spawn one process; returns it, or None (error logged) when it could not start
-        (or a stop is under way: a process spawned now would be left behind)."""
+        (or a stop is under way: a process spawned now would be left behind).
+
+        after_fork() is called once the new process is registered (or no process was spawned), before the
+        after_spawn hook and the `spawn` event."""
         if self.stop_requested():
+            if after_fork is not None:
+                after_fork()
             logger.debug("%s: not spawning, the watcher is stopping", self.name)
             return None
         if not self.call_hook("before_spawn"):
+            if after_fork is not None:
+                after_fork()
             logger.warning("%s: before_spawn hook refused the spawn", self.name)
             self.stop()  # as Circus: a refused spawn stops the watcher
             return None
@@ -352,14 +387,22 @@ class Watcher:
                 stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None,
                 die_with_daemon=self.die_with_daemon)
         except (SpawnError, OSError, ValueError, KeyError) as error:
-            logger.error("error in %r: %s", self.name, error)
-            self.spawn_failures += 1
-            return None
+            failure = error
+        else:
+            failure = None
         finally:
             process_sockets.close()  # the child holds its own copies now
+        if failure is not None:
+            if after_fork is not None:
+                after_fork()
+            logger.error("error in %r: %s", self.name, failure)
+            self.spawn_failures += 1
+            return None
         self.processes[process.pid] = process
         self._attach_pumps(process)
         process.add_exit_listener(self._on_process_exit)
+        if after_fork is not None:
+            after_fork()        # the new process is registered: whoever is told sees it
         self._spawned_count += 1
         if not self.call_hook("after_spawn", pid=process.pid):
             logger.warning("%s: after_spawn hook refused process %s", self.name, process.pid)
@@ -391,6 +434,10 @@ class Watcher:
         """Forget a dead process: before_reap, `reap` event, after_reap (once per process)."""
         if self.processes.pop(process.pid, None) is None:
             return
+        self._tell_reaped(process)
+
+    def _tell_reaped(self, process):
+        """What reaping a process that left self.processes means: hooks, event, bookkeeping."""
         if process.age() >= self.min_uptime:
             self._crash_streak = 0      # it ran long enough, however it ended: the crash loop is over
         if process.max_age_timer is not None:

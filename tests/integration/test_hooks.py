@@ -223,3 +223,20 @@ def test_extended_stats_is_called_positionally_and_unwrapped(run_arbiter, events
     # no hook configured: the stats are returned untouched
     plain = Watcher("plain", "sleep 1")
     assert call_extended_stats(plain, 1, {"a": 1}) == {"a": 1}
+
+
+@pytest.mark.parametrize("reap_hooks", [False, True])
+def test_respawn_keeps_the_order_hooks_and_events_are_told(run_arbiter, events, reap_hooks):
+    names = ("before_spawn", "after_spawn") + (("before_reap", "after_reap") if reap_hooks else ())
+    watcher = Watcher("hooked", "sleep 120", min_uptime=0, hooks={name: HOOKS + "yes" for name in names})
+    run_arbiter([watcher])
+    pid = next(iter(watcher.processes))
+    hook_functions.CALLS.clear()
+    events.events.clear()
+    os.kill(pid, signal.SIGKILL)
+    events.wait_count("watcher.hooked.spawn", 1)
+    # before_spawn precedes the spawn; reap hooks, when set, run before it as they always did
+    expected = (["before_reap", "after_reap"] if reap_hooks else []) + ["before_spawn", "after_spawn"]
+    assert [name for name, _ in hook_functions.CALLS] == expected
+    told = [topic.rsplit(".", 1)[1] for topic, _ in events.events if not topic.startswith("watcher.hooked.hook_")]
+    assert told == ["reap", "spawn"]

@@ -1,4 +1,5 @@
 """Watcher: event-driven respawn, crash-loop backoff, graceful stop, spawn failures, fds."""
+import json
 import logging
 import os
 import signal
@@ -229,3 +230,20 @@ def test_missed_exit_is_collected_by_the_safety_net(run_arbiter, events):
     events.wait_count("watcher.blind.spawn", 2, timeout=5)
     reap = [m for t, m in events.events if t == "watcher.blind.reap"]
     assert reap[0]["process_pid"] == process.pid  # its status was lost with the SIGCHLD
+
+
+def test_reap_precedes_the_replacements_spawn_on_the_wire(served_arbiter, wire_events, events):
+    watcher = Watcher("order", "sleep 120", numprocesses=2, min_uptime=0)
+    arbiter = served_arbiter([watcher], check_delay=60)
+    wire_events.sync(arbiter.publisher)
+    wire_events.wait_for("watcher.probe.sync")      # one PUB socket keeps order: the start's events are in
+    before = len(wire_events.received)
+    for kill in range(1, 4):
+        os.kill(next(iter(watcher.processes)), signal.SIGKILL)
+        events.wait_count("watcher.order.spawn", 2 + kill)     # (the wire subscriber's waits hold the hub)
+    arbiter.publisher.publish("watcher.order.marker", {})     # everything published before it is on the wire
+    wire_events.wait_for("watcher.order.marker")
+    after = [(t.decode().rsplit(".", 1)[1], json.loads(body)) for t, body in wire_events.received[before:]
+             if t in (b"watcher.order.reap", b"watcher.order.spawn")]
+    assert [kind for kind, _ in after] == ["reap", "spawn"] * 3
+    assert [m["exit_code"] for kind, m in after if kind == "reap"] == [-signal.SIGKILL] * 3
