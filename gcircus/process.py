@@ -78,8 +78,10 @@ class Process:
         self.uid = spawner.resolve_uid(uid)
         self.gid = spawner.resolve_gid(gid)
         self.username = spawner.username_of(self.uid) if self.uid is not None else None
-        self.env = dict(env) if env else {}
-        self.rlimits = dict(rlimits) if rlimits else {}
+        # env and rlimits are the caller's maps, not copies (a watcher gives each of its processes the
+        # same two): a spawn copies no dict, and nothing here ever changes them
+        self.env = env if env is not None else {}
+        self.rlimits = rlimits if rlimits is not None else {}
         self.executable = executable
         self.use_fds = use_fds
         self.watcher = watcher
@@ -88,7 +90,7 @@ class Process:
         self.close_child_stdin = close_child_stdin
         self.close_child_stdout = close_child_stdout
         self.close_child_stderr = close_child_stderr
-        self.sockets = dict(sockets or {})
+        self.sockets = sockets if sockets is not None else {}
         self.stdin_fd = stdin_fd
         self.die_with_daemon = die_with_daemon     # the kernel kills it if the daemon dies (see spawner)
         # a dict, or a callable giving one: a watcher passes its own method, so no process keeps a
@@ -113,6 +115,9 @@ class Process:
 
     def format_args(self, sockets_fds=None):
         """The argv this process runs (after `$(circus.*)` substitution)."""
+        static = cmdline.static_argv(self.cmd, self.args, self.shell, self.shell_args)
+        if static is not None:
+            return list(static)
         sockets = sockets_fds if sockets_fds is not None else self.sockets
         if cmdline.has_variables(self.cmd, self.args):
             variables = cmdline.build_variables(self.wid, self.env, sockets, self._option_variables())

@@ -113,6 +113,8 @@ class Watcher:
                                            self.virtualenv_py_ver)
         self.state = WatcherState.STOPPED
         self.processes = {}            # pid -> Process, in spawn order
+        self._wids = set()             # the wids of self.processes (_track / _forget keep it so)
+        self._wid_floor = 1            # every wid below it is in use
         self.arbiter = None
         self.publisher = None
         self.sockets = {}              # name -> CircusSocket, given by the arbiter
@@ -232,7 +234,7 @@ class Watcher:
     def _replace(self, process):
         """Spawn first, tell later: the replacement's fork is the first thing done; the reap event is
         published right after it (so it still precedes the spawn event), then the bookkeeping and the log."""
-        self.processes.pop(process.pid, None)          # out of the live count: one replacement is due
+        self._forget(process)                          # out of the live count: one replacement is due
         replacement = self.spawn_process(after_fork=lambda: self._tell_reaped(process))
         self.restarts += 1
         logger.info("%s: process %s (wid %s) %s", self.name, process.pid, process.wid,
@@ -300,15 +302,34 @@ class Watcher:
         return [p.pid for p in self.processes.values()]
 
     def _next_wid(self):
-        used = {p.wid for p in self.processes.values()}
-        wid = 1
-        while wid in used:
+        """The lowest wid no tracked process has, in O(1) for a start or a respawn: every wid below
+        self._wid_floor is in use. The set is rebuilt whenever a process left self.processes without
+        _forget (its size says so)."""
+        wids = self._wids
+        if len(wids) != len(self.processes):
+            self._wids = wids = {p.wid for p in self.processes.values()}
+            self._wid_floor = 1
+        wid = self._wid_floor
+        while wid in wids:
             wid += 1
+        self._wid_floor = wid      # (not past it: it is in use only once _track has the process)
         return wid
 
     def stop_requested(self):
         """True while a stop of this watcher or of its arbiter is under way: nothing spawns."""
         return self._stops_pending > 0 or (self.arbiter is not None and self.arbiter.stopping)
+
+    def _track(self, process):
+        self.processes[process.pid] = process
+        self._wids.add(process.wid)
+
+    def _forget(self, process):
+        """Take process out of self.processes; False if it was not there."""
+        if self.processes.pop(process.pid, None) is None:
+            return False
+        self._wids.discard(process.wid)
+        self._wid_floor = min(self._wid_floor, process.wid)
+        return True
 
     def _fill(self):
         """Spawn until numprocesses run; failures back off (they never spin). Each spawn is
@@ -316,14 +337,18 @@ class Watcher:
         exits and other watchers run in between); a stop interrupts the warmup pauses."""
         started = []
         slicer = Slicer()
-        while self._wants_processes():
+        # Counted once (a start of N is O(N)), again after a warmup pause. The hub turns in between can only
+        # lower the live count (an exit, a stop): the exit's own handling refills, the stop is checked.
+        missing = self._missing()
+        while missing > 0 and self._may_spawn():
             if started:
                 if self.warmup_delay > 0:
                     if self._stop_wake.wait(self.warmup_delay):
                         break       # a stop is waiting for us
+                    missing = self._missing()
                 else:
                     slicer.tick()
-                if not self._wants_processes():
+                if missing <= 0 or not self._may_spawn():
                     break           # the count, state or stop changed while we paused
             process = self.spawn_process()
             if process is None:
@@ -332,11 +357,14 @@ class Watcher:
                 break
             self._spawn_failure_streak = 0
             started.append(process.pid)
+            missing -= 1
         return started
 
-    def _wants_processes(self):
-        return len(self._live_processes()) < self.numprocesses and self.state in (
-            WatcherState.STARTING, WatcherState.ACTIVE) and not self.stop_requested()
+    def _missing(self):
+        return self.numprocesses - len(self._live_processes())
+
+    def _may_spawn(self):
+        return self.state in (WatcherState.STARTING, WatcherState.ACTIVE) and not self.stop_requested()
 
     def spawn_processes(self):
         """Spawn the missing processes; returns their pids."""
@@ -398,7 +426,7 @@ class Watcher:
             logger.error("error in %r: %s", self.name, failure)
             self.spawn_failures += 1
             return None
-        self.processes[process.pid] = process
+        self._track(process)
         self._attach_pumps(process)
         process.add_exit_listener(self._on_process_exit)
         if after_fork is not None:
@@ -408,7 +436,7 @@ class Watcher:
             logger.warning("%s: after_spawn hook refused process %s", self.name, process.pid)
             process.stopping = True
             process.kill_tree(signal.SIGKILL)
-            self.processes.pop(process.pid, None)
+            self._forget(process)
             self.stop()  # as Circus: the process is dropped and the watcher stopped
             return None
         self._event("spawn", process_pid=process.pid, time=process.started)
@@ -432,9 +460,8 @@ class Watcher:
 
     def _reap(self, process):
         """Forget a dead process: before_reap, `reap` event, after_reap (once per process)."""
-        if self.processes.pop(process.pid, None) is None:
-            return
-        self._tell_reaped(process)
+        if self._forget(process):
+            self._tell_reaped(process)
 
     def _tell_reaped(self, process):
         """What reaping a process that left self.processes means: hooks, event, bookkeeping."""

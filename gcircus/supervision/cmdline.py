@@ -4,6 +4,7 @@ Owns the `$(circus.KEY)` / `((circus.KEY))` substitution language (case-insensit
 keys, unknown keys left verbatim), legacy `$WID`, shell joining, and the environment
 options copy_env / copy_path / virtualenv.
 """
+import functools
 import glob
 import os
 import re
@@ -80,6 +81,26 @@ def _shell_command(cmd, args, variables):
     elif args is not None:
         words.extend(shlex.quote(substitute(str(arg), variables)) for arg in args)
     return " ".join(word for word in words if word)
+
+
+def static_argv(cmd, args, shell=False, shell_args=None):
+    """The argv of a command that uses no variable at all, as a tuple, computed once per distinct
+    command (spawns of one watcher then cost no shlex); None when a variable is used."""
+    try:
+        return _static_argv(cmd, _hashable(args), shell, _hashable(shell_args))
+    except TypeError:       # an unhashable argument: nothing to cache it by
+        return None
+
+
+def _hashable(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+@functools.lru_cache(maxsize=512)
+def _static_argv(cmd, args, shell, shell_args):
+    if has_variables(cmd, args) or (shell_args is not None and has_variables("", shell_args)):
+        return None
+    return tuple(build_argv(cmd, args, {}, shell, shell_args))
 
 
 def virtualenv_paths(virtualenv, py_ver=None):

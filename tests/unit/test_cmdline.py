@@ -4,6 +4,7 @@ import sys
 
 import pytest
 
+from gcircus.supervision import cmdline
 from gcircus.supervision.cmdline import build_argv, build_env, build_variables, substitute
 
 
@@ -50,3 +51,26 @@ def test_shell_command_is_passed_as_written():
     assert build_argv("echo a; echo $((1+$(circus.wid))) > out", None, variables, shell=True) == \
         ["echo a; echo $((1+2)) > out"]
     assert build_argv("grep", ["a b", "it's"], variables, shell=True) == ["grep 'a b' 'it'\"'\"'s'"]
+
+
+@pytest.mark.parametrize("cmd, args, shell, shell_args", [
+    ("sleep", "3600", False, None),
+    ("python -c 'print(1)'", ["--flag", "a b"], False, None),
+    ("echo", "hello world", True, None),
+    ("echo", ["x"], True, ["--login"]),
+])
+def test_static_argv_is_the_built_argv(cmd, args, shell, shell_args):
+    built = build_argv(cmd, args, {}, shell, shell_args)
+    assert cmdline.static_argv(cmd, args, shell, shell_args) == tuple(built)
+    assert cmdline.static_argv(cmd, args, shell, shell_args) == tuple(built)   # the cached one
+
+
+@pytest.mark.parametrize("cmd, args, shell_args", [
+    ("run $(circus.wid)", None, None),
+    ("run", "--fd ((circus.sockets.web))", None),
+    ("run", ["--wid", "$(CIRCUS.WID)"], None),
+    ("run $WID", None, None),
+    ("run", None, ["$(circus.env.home)"]),
+])
+def test_static_argv_declines_commands_with_variables(cmd, args, shell_args):
+    assert cmdline.static_argv(cmd, args, shell_args is not None, shell_args) is None
