@@ -41,6 +41,8 @@ logger = logging.getLogger("gcircus")
 
 # Constructor defaults, written once in the option table.
 _D = ARBITER_OPTIONS
+# Processes each watcher checks per safety-net tick when no exit is waiting (round robin).
+SWEEP_SLICE = 64
 
 _SIGNAL_ACTIONS = {signal.SIGTERM: "quit", signal.SIGINT: "quit", signal.SIGQUIT: "quit",
                    signal.SIGHUP: "reload"}
@@ -341,9 +343,13 @@ class Arbiter:
             if self._tick_changed.wait(self.check_delay):   # a new check_delay: wait again with it
                 self._tick_changed.clear()
                 continue
+            # Exits are events: the sweep is for one the hub never reported. A child waiting to be collected
+            # (one waitid for the whole daemon) means a full sweep; otherwise each watcher checks a slice of
+            # its processes per tick, so a tick's cost does not grow with the number of children.
+            limit = None if _exit_waiting() else SWEEP_SLICE
             for watcher in list(self.watchers):
                 try:
-                    watcher.reap_and_manage_processes()
+                    watcher.reap_and_manage_processes(limit)
                 except Exception:
                     logger.exception("management of watcher %s failed", watcher.name)
 
@@ -459,6 +465,14 @@ class Arbiter:
 
     def __repr__(self):
         return "<Arbiter %d watchers>" % len(self.watchers)
+
+
+def _exit_waiting():
+    """Whether some child of the daemon has exited and not been collected yet (it stays collectable)."""
+    try:
+        return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def _current_hub():

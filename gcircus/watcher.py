@@ -8,6 +8,7 @@ respawned after an exponential backoff, for ever (whoever wants to give up after
 crashes configures the Flapping plugin). Spawns that fail (exec errors) count
 apart: more than `max_retry` in a row stop the watcher, as in Circus.
 """
+import itertools
 import logging
 import os
 import random
@@ -115,6 +116,7 @@ class Watcher:
         self.processes = {}            # pid -> Process, in spawn order
         self._wids = set()             # the wids of self.processes (_track / _forget keep it so)
         self._wid_floor = 1            # every wid below it is in use
+        self._sweep_at = 0             # where the safety-net sweep goes on at its next slice
         self.arbiter = None
         self.publisher = None
         self.sockets = {}              # name -> CircusSocket, given by the arbiter
@@ -477,10 +479,19 @@ class Watcher:
                        exit_code=process.returncode,
                        process_status=None if process.stopping else UNEXISTING)
 
-    def reap_processes(self):
-        """Reap every tracked process that has exited (the check_delay safety net)."""
+    def reap_processes(self, limit=None):
+        """Reap the tracked processes that have exited (the check_delay safety net).
+
+        With limit, only that many are checked, the next ones at the next call (round robin): the
+        sweep of a tick then costs the same with 10 processes or 10,000."""
         with self._lock:
-            for process in list(self.processes.values()):
+            if limit is None or limit >= len(self.processes):
+                batch = list(self.processes.values())
+            else:
+                start = self._sweep_at if self._sweep_at < len(self.processes) else 0
+                batch = list(itertools.islice(self.processes.values(), start, start + limit))
+                self._sweep_at = start + limit
+            for process in batch:
                 process.check_exit()
                 if process.exited.is_set():
                     self._handle_exit(process)
@@ -577,7 +588,7 @@ class Watcher:
         an explicit resize passes respawn=True."""
         respawn = self.respawn if respawn is None else respawn
         with self._lock:
-            if self.state is not WatcherState.ACTIVE:
+            if self.state is not WatcherState.ACTIVE or self._balanced():
                 return []
             live = sorted(self._live_processes(), key=lambda p: p.started, reverse=True)
             surplus = live[self.numprocesses:]
@@ -591,8 +602,14 @@ class Watcher:
                     self._reap(process)
         return [p.pid for p in surplus]
 
-    def reap_and_manage_processes(self):
-        self.reap_processes()
+    def _balanced(self):
+        """True when nothing is to be spawned or retired, told in O(1): as many processes as wanted and no
+        greenlet but the supervise loop (no process being stopped, no backoff, no max_age retirement).
+        A tracked process is then live, or its exit is queued for the supervise loop, which refills."""
+        return len(self.processes) == self.numprocesses and len(self._greenlets) <= 1
+
+    def reap_and_manage_processes(self, limit=None):
+        self.reap_processes(limit)
         self.manage_processes()
 
     def set_numprocesses(self, num, wait=False):

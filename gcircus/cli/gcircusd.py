@@ -236,9 +236,11 @@ def _serve(args, config, report):
     import gevent
     from gcircus.config import ConfigError
     from gcircus.config.build import arbiter_from_config
+    from gcircus.supervision.fdlimit import fds_needed, raise_open_files_limit
     while True:
         arbiter = arbiter_from_config(config, args.config, args.backend,
                                       command_line=command_line_settings(args))
+        raise_open_files_limit(fds_needed(arbiter.watchers))
         if report.fd is not None:
             gevent.spawn(_report_when_serving, arbiter, report)
         try:

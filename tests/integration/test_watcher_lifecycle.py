@@ -232,6 +232,23 @@ def test_missed_exit_is_collected_by_the_safety_net(run_arbiter, events):
     assert reap[0]["process_pid"] == process.pid  # its status was lost with the SIGCHLD
 
 
+def test_the_safety_net_checks_a_slice_per_tick_and_reaches_every_process(run_arbiter, events):
+    """A tick's sweep checks a bounded slice (its cost does not grow with the children); the next ticks go on."""
+    watcher = Watcher("sliced", "sleep 120", numprocesses=4, min_uptime=0)
+    run_arbiter([watcher], check_delay=60)
+    victim = list(watcher.processes.values())[-1]
+    victim._exit_watch.stop()       # the hub will not report its exit
+    os.kill(victim.pid, signal.SIGKILL)
+    wait_until(lambda: not os.path.exists("/proc/%d" % victim.pid), timeout=5)    # collected, status lost
+    for _ in range(3):
+        watcher.reap_processes(limit=1)
+    assert victim.pid in watcher.processes          # the first three slices held the others
+    watcher.reap_processes(limit=1)
+    assert victim.pid not in watcher.processes
+    events.wait_count("watcher.sliced.spawn", 5, timeout=5)
+    assert len(watcher.processes) == 4
+
+
 def test_reap_precedes_the_replacements_spawn_on_the_wire(served_arbiter, wire_events, events):
     watcher = Watcher("order", "sleep 120", numprocesses=2, min_uptime=0)
     arbiter = served_arbiter([watcher], check_delay=60)
