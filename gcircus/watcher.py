@@ -229,7 +229,8 @@ class Watcher:
         exit takes the ordinary path, so its order stays the one users know. Early deaths take it too (the
         crash-loop policy decides when they are retried)."""
         return (not process.stopping and self.state is WatcherState.ACTIVE and self.respawn
-                and not self.on_demand and self._respawn_timer is None
+                and not self.on_demand and self._respawn_timer is None and not self.stop_requested()
+                and len(self.processes) <= self.numprocesses       # so that, without it, one is missing
                 and process.age() >= self.min_uptime
                 and "before_reap" not in self.hooks and "after_reap" not in self.hooks)
 
