@@ -245,7 +245,9 @@ class Watcher:
         if replacement is None:
             if self.state is WatcherState.ACTIVE:
                 self._spawn_failed()
-        elif len(self.processes) < self.numprocesses:
+            return
+        self._spawn_failure_streak = 0
+        if len(self.processes) < self.numprocesses:
             self._fill()                               # only when something else is also missing
 
     def _spawn_failed(self):

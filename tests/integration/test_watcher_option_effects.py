@@ -96,9 +96,9 @@ def _count_ticks(arbiter, count):
     seen = []
     original = arbiter.watchers[0].reap_and_manage_processes
 
-    def counting():
+    def counting(*args):
         seen.append(1)
-        original()
+        original(*args)
     arbiter.watchers[0].reap_and_manage_processes = counting
     try:
         wait_until(lambda: len(seen) >= count, what="%d sweeps" % count)
