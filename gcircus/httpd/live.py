@@ -13,6 +13,7 @@ from collections import deque
 import gevent
 
 from gcircus.httpd.sse import Channel, encode
+from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.sampler import read_proc_stat
 
 logger = logging.getLogger("gcircus")
@@ -30,8 +31,6 @@ HISTORY = 300
 DEFAULT_INTERVAL = 2.0
 #: Events are coalesced into one watcher update per this many seconds.
 FLUSH_DELAY = 0.1
-#: Longest stretch of sampling before the sampler lets the hub run.
-SLICE = 0.005
 
 
 class OutputBuffer:
@@ -212,7 +211,8 @@ class LiveFeeds:
         self._sampler = None
 
     def _sample_round(self):
-        began = slice_began = time.monotonic()
+        began = time.monotonic()
+        slicer = Slicer()
         now = time.time()
         figures, samples = {}, {}
         for watcher in list(self.arbiter.watchers):
@@ -224,9 +224,7 @@ class LiveFeeds:
                     figures[process.pid] = processes[process.pid] = figure
                     total_cpu += figure[0]
                     total_rss += figure[1]
-                if time.monotonic() - slice_began > SLICE:
-                    gevent.sleep(0.0001)    # not sleep(0): timers and I/O must get their turn
-                    slice_began = time.monotonic()
+                slicer.tick()
             point = [round(now, 3), round(total_cpu, 1), int(total_rss)]
             self.history.setdefault(watcher.res_name, deque(maxlen=HISTORY)).append(point)
             samples[watcher.res_name] = {"cpu": point[1], "rss": point[2], "processes": processes}

@@ -86,6 +86,8 @@ class DashboardApp:
         self._static = {}
 
     def __call__(self, environ, start_response):
+        # named for the hub guard and greenlet dumps: "httpd[GET /metrics]"
+        gevent.getcurrent().name = "httpd[%s %s]" % (environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
         try:
             status, headers, body = self._handle(environ)
         except Response as answer:
