@@ -1,5 +1,5 @@
-"""Arbiter: owns the watchers, the event publisher, the controller, sockets, stats
-and plugins, all as greenlets of one gevent hub.
+"""Arbiter: owns the watchers, the event publisher, the controller, sockets, stats,
+plugins and the dashboard, all as greenlets of one gevent hub.
 
 `start()` runs on the calling thread's hub and blocks until `stop()`; embed it with
 `gevent.spawn(arbiter.start)` and `arbiter.wait_started()`. The greenlets, by owner
@@ -18,7 +18,11 @@ and plugins, all as greenlets of one gevent hub.
      │   └─ pump                  one per child pipe, reading to EOF (supervision/output.py)
      ├─ stats                     samples every stats_interval (stats/publisher.py)
      ├─ on_demand                 read watchers on the sockets of stopped on_demand watchers
-     └─ plugin[NAME]              one runner per plugin (plugin_host/manager.py)
+     ├─ plugin[NAME]              one runner per plugin (plugin_host/manager.py)
+     └─ httpd                     gevent.pywsgi's accept loop, with httpd=True (httpd/server.py)
+         ├─ httpd[GET /PATH]      a greenlet per connection (a page's event stream lives as long)
+         ├─ httpd[sampler]        CPU/memory samples, only while a dashboard page is open
+         └─ httpd[flush]          watcher updates for the pages, coalesced (httpd/live.py)
 """
 import logging
 import os
