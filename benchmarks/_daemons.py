@@ -76,7 +76,7 @@ class Daemon:
     """One launched daemon: ``process`` (its Popen), ``started`` (time.monotonic() just before the Popen),
     ``rpc`` (kind, address) for the control clients, and its log files."""
 
-    def __init__(self, contender, workdir, cmd, n, compare_bin, crash=False):
+    def __init__(self, contender, workdir, cmd, n, compare_bin, crash=False, extra_sections=None):
         self.contender = contender
         self.kind, extra = CONTENDERS[contender]
         self.workdir = workdir
@@ -101,6 +101,8 @@ class Daemon:
             else:
                 argv = [sys.executable, "-m", "gcircus.cli.gcircusd"] + log_options + [config]
             self.rpc = ("zmq", "tcp://127.0.0.1:%d" % port)
+        if extra_sections is not None:      # more watchers/programs: extra_sections(kind) gives their text
+            text += "\n" + extra_sections(self.kind)
         with open(config, "w") as handle:
             handle.write(text)
         self.argv = argv

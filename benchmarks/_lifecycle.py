@@ -144,9 +144,9 @@ class LifecycleRun:
         return time.monotonic() - began
 
 
-def run_clients(daemon, clients, seconds):
-    """``clients`` _rpc_client.py processes calling status for ``seconds`` from a shared start time; the
-    daemon's CPU seconds over that window are read here."""
+def run_clients(daemon, clients, seconds, command="status"):
+    """``clients`` _rpc_client.py processes calling ``command`` (status or list) for ``seconds`` from a shared
+    start time; the daemon's CPU seconds over that window are read here."""
     kind, address = daemon.rpc
     workdir = tempfile.mkdtemp(prefix="bench-rpc-")
     start_at = time.time() + 0.3 + 0.08 * clients       # time for the workers to start and connect
@@ -156,7 +156,7 @@ def run_clients(daemon, clients, seconds):
             outputs.append(os.path.join(workdir, "client-%d.json" % index))
             workers.append(_common.start_process(
                 [sys.executable, RPC_CLIENT, "--kind", kind, "--address", address, "--start-at", repr(start_at),
-                 "--seconds", str(seconds), "--out", outputs[-1]], stdin=open(os.devnull)))
+                 "--seconds", str(seconds), "--out", outputs[-1], "--command", command], stdin=open(os.devnull)))
         process = psutil.Process(daemon.pid)
         time.sleep(max(0.0, start_at - time.time()))
         cpu, began = daemon_cpu_seconds(process), time.monotonic()
@@ -201,13 +201,13 @@ class CrashLoopRun:
         try:
             command = "sh -c 'echo x >> %s; exit 1'" % counter
             daemon = _daemons.Daemon(self.contender, workdir, command, 1, self.compare_bin, crash=True)
-            if not _common.wait_until(lambda: _lines(counter) > 0, COLD_TIMEOUT, 0.002):
+            if not _common.wait_until(lambda: counter_lines(counter) > 0, COLD_TIMEOUT, 0.002):
                 raise RuntimeError("the command never ran; %s" % daemon.tail())
             process = psutil.Process(daemon.pid)
-            cpu, spawns, began = daemon_cpu_seconds(process), _lines(counter), time.monotonic()
+            cpu, spawns, began = daemon_cpu_seconds(process), counter_lines(counter), time.monotonic()
             time.sleep(self.options.crash_seconds)
             cpu = daemon_cpu_seconds(process) - cpu
-            spawns, elapsed = _lines(counter) - spawns, time.monotonic() - began
+            spawns, elapsed = counter_lines(counter) - spawns, time.monotonic() - began
             if daemon.exited():
                 raise RuntimeError("the daemon exited during the crash loop; %s" % daemon.tail())
             return {"cpu_percent": 100.0 * cpu / elapsed, "cpu_s": cpu, "spawns": spawns,
@@ -218,7 +218,7 @@ class CrashLoopRun:
             _common.remove_tree(workdir)
 
 
-def _lines(path):
+def counter_lines(path):
     """Lines of "x\\n" in the counter file (2 bytes each)."""
     try:
         return os.stat(path).st_size // 2

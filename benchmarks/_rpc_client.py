@@ -1,12 +1,15 @@
 """A control client of the suite: as many status calls as it can during a window, one request outstanding.
 
-    _rpc_client.py --kind zmq|xmlrpc --address ADDRESS --start-at EPOCH --seconds S --out PATH
+    _rpc_client.py --kind zmq|xmlrpc --address ADDRESS --start-at EPOCH --seconds S --out PATH [--command list]
 
 - zmq (gcircus, Circus): a DEALER socket connected to the controller endpoint sends the Circus message
   ``{"id": <uuid hex>, "command": "status", "properties": {"name": "w"}}`` as JSON and reads the JSON reply; a
   call counts as good when the reply carries the same id and its "status" is "active" or "ok";
 - xmlrpc (Supervisor): ``ServerProxy(ADDRESS).supervisor.getProcessInfo("w:w_0")``; good when it returns a
   dict naming the process.
+
+With ``--command list``: ``list`` of watcher w (its pids; good when the reply has them) or, for Supervisor, which
+has no per-group list, ``supervisor.getAllProcessInfo()`` (good when it returns a list).
 
 Several workers start together: each connects, makes one untimed warm-up call, then sleeps until the shared
 wall-clock time --start-at and calls until --start-at + --seconds. It writes JSON to --out: calls, errors, the
@@ -24,6 +27,8 @@ TIMEOUT = 10.0
 
 
 class ZmqStatus:
+    command = "status"
+
     def __init__(self, address):
         import zmq
         self.zmq = zmq
@@ -41,7 +46,7 @@ class ZmqStatus:
 
     def call(self):
         message_id = uuid.uuid4().hex
-        self.socket.send(json.dumps({"id": message_id, "command": "status",
+        self.socket.send(json.dumps({"id": message_id, "command": self.command,
                                      "properties": {"name": "w"}}).encode())
         deadline = time.monotonic() + TIMEOUT
         while True:
@@ -52,9 +57,12 @@ class ZmqStatus:
             reply = json.loads(self.socket.recv_multipart()[-1])
             if reply.get("id") not in (None, message_id):
                 continue            # a reply to an earlier, timed-out call
-            if reply.get("status") not in ("active", "ok"):
+            if reply.get("status") not in ("active", "ok") or not self.good(reply):
                 raise RuntimeError("reply %r" % (reply,))
             return
+
+    def good(self, reply):
+        return True
 
     def close(self):
         self.socket.close(linger=0)
@@ -74,6 +82,24 @@ class XmlRpcStatus:
         self.proxy("close")()
 
 
+class ZmqList(ZmqStatus):
+    command = "list"
+
+    def good(self, reply):
+        return isinstance(reply.get("pids"), list)
+
+
+class XmlRpcList(XmlRpcStatus):
+    def call(self):
+        infos = self.proxy.supervisor.getAllProcessInfo()
+        if not isinstance(infos, list):
+            raise RuntimeError("reply %r" % (infos,))
+
+
+CLIENTS = {("zmq", "status"): ZmqStatus, ("xmlrpc", "status"): XmlRpcStatus,
+           ("zmq", "list"): ZmqList, ("xmlrpc", "list"): XmlRpcList}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--kind", choices=("zmq", "xmlrpc"), required=True)
@@ -81,9 +107,10 @@ def main():
     parser.add_argument("--start-at", type=float, required=True, help="time.time() to start calling at")
     parser.add_argument("--seconds", type=float, required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--command", choices=("status", "list"), default="status")
     args = parser.parse_args()
     socket.setdefaulttimeout(TIMEOUT)
-    client = (ZmqStatus if args.kind == "zmq" else XmlRpcStatus)(args.address)
+    client = CLIENTS[args.kind, args.command](args.address)
     errors, first_error, latencies = 0, None, []
     try:
         client.call()       # warm-up: connection set up, not measured

@@ -9,7 +9,10 @@ supervisor (startsecs = 1, its default), supervisor-ss0 (startsecs = 0). Measure
   exec'd, the daemon's RSS/USS, graceful stop; at N = 100 also the respawn latency after a SIGKILL and the status
   round trip by 1 and 8 clients; at the largest N, in the first round, the idle daemon's CPU;
 - a crash loop per contender (a command that exits at once, retried forever): daemon CPU and spawns per second;
-- output capture, with bench_stream.StreamRun (direct write, gcircus, circus, supervisor).
+- output capture, with bench_stream.StreamRun (direct write, gcircus, circus, supervisor);
+- scale (benchmarks/_scale.py, first round only): gcircus with 5,000 and 10,000 children (quick: 1,000), Circus
+  and Supervisor capped at 2,000: start, idle CPU, `status`, `list w`, stop;
+- fifty crash-looping watchers at once beside a watcher of 10: the daemon's CPU, then `status` latency meanwhile.
 
 Runs are interleaved (A B C D E A B C D E ...), ``--repeat`` rounds (3; quick 1); the report gives the median
 and min–max. Results: benchmarks/results/suite.json (every sample) and suite.md. Full mode takes about 9
@@ -27,16 +30,18 @@ import _common  # noqa: E402
 import _daemons  # noqa: E402
 import _lifecycle  # noqa: E402
 import _report  # noqa: E402
+import _scale  # noqa: E402
 import bench_stream  # noqa: E402
 
 CONTENDERS = tuple(_daemons.CONTENDERS)
 STREAM_CONTENDERS = ("direct", "gcircus", "circus", "supervisor")   # the variants share the output path
-PARTS = ("lifecycle", "stream", "crash")
+PARTS = ("lifecycle", "stream", "crash", "scale", "storm")
 
 # full / quick
 DEFAULTS = {
     "repeat": (3, 1), "ns": ("10,100,500", "10,100"), "respawn_samples": (10, 5), "rpc_seconds": (1.5, 1.0),
     "idle_window_s": (8.0, 1.5), "crash_seconds": (8.0, 3.0), "crash_repeat": (1, 1), "stream_mb": (256, 32),
+    "scale_ns": ("5000,10000", "1000"),
 }
 
 
@@ -52,6 +57,7 @@ def parse_args(argv):
     parser.add_argument("--crash-seconds", type=float, help="measured crash loop (default 8; quick 3)")
     parser.add_argument("--crash-repeat", type=int, help="crash-loop rounds (default 1)")
     parser.add_argument("--stream-mb", type=int, help="MiB captured per stream run (default 256; quick 32)")
+    parser.add_argument("--scale-ns", help="children of gcircus's scale runs (default 5000,10000; quick 1000)")
     parser.add_argument("--skip", default="", help="comma-separated parts to leave out: %s" % ", ".join(PARTS))
     parser.add_argument("--name", default="suite", help="results/<name>.json and .md (default suite)")
     args = parser.parse_args(argv)
@@ -60,6 +66,7 @@ def parse_args(argv):
             setattr(args, key, quick if args.quick else full)
     args.contenders = [name.strip() for name in args.contenders.split(",") if name.strip()]
     args.ns = sorted(int(n) for n in args.ns.split(","))
+    args.scale_ns = sorted(int(n) for n in args.scale_ns.split(","))
     args.skip = {part.strip() for part in args.skip.split(",") if part.strip()}
     for problem in (set(args.contenders) - set(CONTENDERS), args.skip - set(PARTS)):
         if problem:
@@ -81,6 +88,14 @@ def stream_case(contender):
 
 def crash_case(contender):
     return "crash %s" % contender
+
+
+def scale_case(contender, n):
+    return "scale %s N=%d" % (contender, n)
+
+
+def storm_case(contender):
+    return "storm %s" % contender
 
 
 def gcircus_source():
@@ -123,9 +138,15 @@ def main(argv=None):
                   for c in STREAM_CONTENDERS if c == "direct" or c in args.contenders]
     crash_cases = [] if "crash" in args.skip else [
         (crash_case(c), _lifecycle.CrashLoopRun(c, args, compare_bin)) for c in args.contenders]
+    scale_cases = [] if "scale" in args.skip else [
+        (scale_case(c, n), _scale.ScaleRun(c, n, args, compare_bin)) for c in args.contenders
+        if c in _scale.SCALE_CONTENDERS for n in _scale.scale_ns(c, args.scale_ns)]
+    crash_cases += [] if "storm" in args.skip else [
+        (storm_case(c), _scale.StormRun(c, args, compare_bin)) for c in args.contenders]
     try:
         samples = _common.run_interleaved(cases, args.repeat, log=log)
         crash_samples = _common.run_interleaved(crash_cases, args.crash_repeat, log=log)
+        scale_samples = _common.run_interleaved(scale_cases, 1, log=log)
     finally:
         _common.cleanup()
     wall = time.monotonic() - began
@@ -135,9 +156,10 @@ def main(argv=None):
         "benchmark": "suite", "mode": "quick" if args.quick else "full", "options": options,
         "machine": _common.machine_info(), "versions": versions, "gcircus_source": gcircus_source(),
         "load_average": {"before": load_before, "after": os.getloadavg()}, "wall_s": wall,
-        "samples": samples, "crash_samples": crash_samples,
+        "samples": samples, "crash_samples": crash_samples, "scale_samples": scale_samples,
     }
     data["summary"] = _report.summarize(data, lifecycle_case, stream_case, crash_case)
+    data["summary"].update(_report.summarize_scale(data, scale_case, storm_case))
     data["verdicts"] = _report.verdicts(data["summary"], args)
     markdown = _report.render_markdown(data)
     paths = _common.write_results(args.name, data, markdown)
