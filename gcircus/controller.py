@@ -201,6 +201,7 @@ class Controller:
         requests is read in slices: the hub gets a turn every few ms in between."""
         slicer = Slicer()
         while True:
+            waits = self._reader.waits
             try:
                 frames = self._reader.recv_multipart()
             except zmq.ZMQError as error:
@@ -212,6 +213,8 @@ class Controller:
                 self._accept(frames)
             except Exception:
                 logger.exception("controller: could not handle a message")
+            if self._reader.waits != waits:
+                slicer.reset()      # we waited for this one: the hub had its turn then
             slicer.tick()
 
     def _accept(self, frames):

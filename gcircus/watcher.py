@@ -183,13 +183,20 @@ class Watcher:
             self._supervisor = self._spawn_greenlet("watcher", self._supervise_loop)
 
     def _supervise_loop(self):
-        """Owned by the watcher; lives from its first start until close(); handles exits in order."""
+        """Owned by the watcher; lives from its first start until close(); handles exits in order.
+        Exits that arrive together are handled in slices: a mass exit (a killed process group,
+        a crashing dependency) is replaced while commands and other watchers keep their turns."""
+        slicer = Slicer()
         for process in self._exits:
             try:
                 with self._lock:
                     self._handle_exit(process)
             except Exception:
                 logger.exception("watcher %s failed handling the exit of %s", self.name, process.pid)
+            if self._exits.qsize():
+                slicer.tick()
+            else:
+                slicer.reset()      # the loop blocks next: the hub gets its turn anyway
 
     def _on_process_exit(self, process):
         """Hub callback: must not block, so the exit is queued for the supervise loop."""

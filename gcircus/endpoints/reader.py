@@ -23,6 +23,7 @@ class SocketReader:
     def __init__(self, socket):
         self.socket = socket
         self._readable = gevent.event.Event()
+        self.waits = 0      # how many times recv_multipart had to wait (the hub ran meanwhile)
         self._watcher = gevent.get_hub().loop.io(socket.getsockopt(zmq.FD), 1)
         self._watcher.start(self._readable.set)
 
@@ -37,6 +38,7 @@ class SocketReader:
             self._readable.clear()
             if socket.getsockopt(_EVENTS) & _POLLIN:
                 continue        # arrived between the recv and the clear
+            self.waits += 1
             self._readable.wait()
 
     def send_multipart(self, frames):

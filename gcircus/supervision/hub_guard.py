@@ -45,12 +45,18 @@ _EV_MAXPRI, _EV_MINPRI = 2, -2
 
 
 class Slicer:
-    """Yields to the hub whenever `budget` seconds of work went by without a pause."""
+    """Yields to the hub whenever `budget` seconds of work went by without a pause.
+
+    A loop that is about to block anyway (its queue is empty) calls reset() instead of
+    tick(): the hub gets its turn then, and the next burst starts a fresh budget."""
 
     def __init__(self, budget=SLICE):
         self.budget = budget
         self.since = time.monotonic()
         self.pauses = 0
+
+    def reset(self):
+        self.since = time.monotonic()
 
     def tick(self):
         if time.monotonic() - self.since > self.budget:
