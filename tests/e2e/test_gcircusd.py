@@ -8,6 +8,7 @@ import psutil
 import pytest
 
 from tests.e2e.daemon_support import READY, Daemon, wait_for_file, write_config
+from tests.support.wait import wait_until
 
 
 def call(endpoint, command, **properties):
@@ -109,8 +110,10 @@ def test_reloadconfig_applies_the_edited_file(workdir, daemons):
     assert len(grow) == 3 and set(before["grow"]) <= set(grow)
     names = call(new_endpoint, "list")["watchers"]
     assert "gone" not in names and "added" in names
-    cmdlines = sorted(" ".join(p.cmdline()) for p in daemon.children())
-    assert "sleep 122" not in cmdlines and "sleep 131" in cmdlines and "sleep 124" in cmdlines
+    def cmdlines():     # a child just spawned may still be in its exec wrapper: polled, with a deadline
+        found = sorted(" ".join(p.cmdline()) for p in daemon.children())
+        return "sleep 122" not in found and "sleep 131" in found and "sleep 124" in found and found
+    wait_until(cmdlines, 10, "the reloaded watchers' programs")
 
 
 def test_pidfile_of_a_live_daemon_is_refused(workdir, daemons):
