@@ -318,3 +318,27 @@ def test_a_failed_rotation_keeps_writing_to_the_open_file_and_the_next_one_catch
     assert 'rotating %s again' % (logs / 'out.log') in messages
     assert not [m for m in messages if 'dropped' in m]
 
+
+
+def test_watched_file_keeps_the_old_file_while_the_new_one_cannot_be_opened(tmp_path, caplog):
+    """logrotate moved the file away, and the directory is unusable (a regular file took its name): the output goes
+    on to the file open before rather than nowhere; once the path works again, a new file is opened."""
+    caplog.set_level(logging.WARNING, logger='gcircus')
+    logs, moved = tmp_path / 'logs', tmp_path / 'moved'
+    logs.mkdir()
+    stream = WatchedFileStream(str(logs / 'out.log'))
+    stream({'data': b'one\n', 'pid': 1, 'name': 'stdout'})
+    os.rename(logs / 'out.log', logs / 'out.log.1')     # logrotate
+    os.rename(logs, moved)
+    logs.write_bytes(b'not a directory')
+    stream({'data': b'two\n', 'pid': 1, 'name': 'stdout'})
+    stream({'data': b'three\n', 'pid': 1, 'name': 'stdout'})
+    logs.unlink()
+    os.rename(moved, logs)
+    stream({'data': b'four\n', 'pid': 1, 'name': 'stdout'})
+    stream.close()
+    assert read(logs / 'out.log.1') == b'one\ntwo\nthree\n'
+    assert read(logs / 'out.log') == b'four\n'
+    messages = [record.getMessage() for record in caplog.records]
+    assert len([m for m in messages if m.startswith('cannot reopen')]) == 1, messages
+    assert not [m for m in messages if 'dropped' in m]
