@@ -202,6 +202,10 @@ class Arbiter:
         return self.hub_guard.stalls if self.hub_guard is not None else 0
 
     def _start_stats(self):
+        from gcircus.stats import stats_endpoint_of
+        if stats_endpoint_of(self) is None:
+            self.stats_streamer = None
+            return
         from gcircus.stats.publisher import start_stats     # a daemon without stats never loads it
         self.stats_streamer = start_stats(self)
         if self.stats_streamer is not None:

@@ -63,6 +63,13 @@ class Process:
     `$(circus.sockets.NAME)`; `stdin_fd` is put on the child's fd 0.
     """
 
+    # Slots: a daemon holds one Process per child (thousands must stay cheap); nothing adds attributes.
+    __slots__ = ("wid", "name", "cmd", "args", "working_dir", "shell", "shell_args", "uid", "gid", "username",
+                 "env", "rlimits", "executable", "use_fds", "watcher", "pipe_stdout", "pipe_stderr",
+                 "close_child_stdin", "close_child_stdout", "close_child_stderr", "sockets", "stdin_fd",
+                 "die_with_daemon", "variables", "stopping", "killer", "max_age_timer", "started", "ended",
+                 "returncode", "exited", "_popen", "_exit_watch", "_exit_listeners", "_psproc", "pumps")
+
     def __init__(self, wid, cmd, args=None, working_dir=None, shell=False, uid=None, gid=None,
                  env=None, rlimits=None, executable=None, use_fds=False, watcher=None, spawn=True,
                  *, name=None, pipe_stdout=True, pipe_stderr=True, close_child_stdin=True,

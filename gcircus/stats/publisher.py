@@ -19,9 +19,8 @@ import gevent
 import zmq as plain_zmq
 import zmq.green as zmq
 
-from gcircus.converters import to_bool
 from gcircus.endpoints import binding, curve
-from gcircus.options import DEFAULT_STATS
+from gcircus.stats import stats_endpoint_of
 from gcircus.stats.collector import ProcessSampler, aggregate, socket_messages
 from gcircus.stats.socket_reads import SocketReads
 from gcircus.supervision.hub_guard import SLICE, Slicer  # noqa: F401  (SLICE: the tests' bound)
@@ -176,20 +175,6 @@ class StatsStreamer:
 def _topic_name(watcher):
     """Topics use the watcher's event name (lower case, spaces as underscores)."""
     return watcher.res_name
-
-
-def stats_endpoint_of(arbiter):
-    """The endpoint the arbiter wants stats on, or None: `stats_endpoint`, or the
-    default one when only `statsd = true` was given."""
-    endpoint = arbiter.stats_endpoint
-    if endpoint:
-        return endpoint
-    try:
-        wanted = to_bool(arbiter.options.get("statsd") or False)
-    except ValueError:
-        logger.warning("statsd = %r is no boolean: stats stay off", arbiter.options.get("statsd"))
-        wanted = False
-    return DEFAULT_STATS if wanted else None
 
 
 def start_stats(arbiter):

@@ -17,7 +17,6 @@ wrapper runs; the kernel clears the signal only on a credential change or the ex
 of a set-user-ID or file-capability program, which is the documented limit). It is
 the child's alone: grandchildren are its business, as they are when it is killed.
 """
-import ctypes
 import grp
 import importlib.util
 import os
@@ -127,6 +126,7 @@ def _setpriv_prefix():
 
 def _preexec_setting(limits, die_with_parent):
     """The slow path's preparation of the child: rlimits, then the parent-death signal."""
+    import ctypes   # the slow path's alone: a daemon whose spawns all take the exec wrappers never loads it
     parent = os.getpid()
     prctl = ctypes.CDLL(None, use_errno=True).prctl if die_with_parent else None   # loaded here, not in the child
 
