@@ -189,6 +189,7 @@ class FileStream(BaseStream):
             self._rotation_failure.failed('cannot open a new %s after rotating it: %s; writing on to %s.1 '
                                           'meanwhile', self.filename, err, self.filename)
             return False
+        self._rotation_failure.recovered('rotating %s again', self.filename)
         return True
 
     # -- descriptor --------------------------------------------------------------------------------------------
