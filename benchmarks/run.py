@@ -11,7 +11,7 @@ supervisor (startsecs = 1, its default), supervisor-ss0 (startsecs = 0). Measure
 - a crash loop per contender (a command that exits at once, retried forever): daemon CPU and spawns per second;
 - output capture, with bench_stream.StreamRun (direct write, gcircus, circus, supervisor);
 - scale (benchmarks/_scale.py, first round only): gcircus with 5,000 and 10,000 children (quick: 1,000), Circus
-  and Supervisor capped at 2,000: start, idle CPU, `status`, `list w`, stop;
+  and Supervisor capped at 1,000: start, idle CPU, `status`, `list w`, stop;
 - fifty crash-looping watchers at once beside a watcher of 10: the daemon's CPU, then `status` latency meanwhile.
 
 Runs are interleaved (A B C D E A B C D E ...), ``--repeat`` rounds (3; quick 1); the report gives the median
