@@ -87,15 +87,23 @@ def events():
     return EventRecorder()
 
 
+# Every arbiter a test runs is watched by its hub guard: a turn of the hub longer than this
+# fails the test (unless it is marked `stalls_hub`: it blocks the hub on purpose). Far above
+# what any of our own work takes (a few ms at a time), so a loaded CI machine is no false alarm.
+SUITE_STALL_THRESHOLD = 0.5
+
+
 @pytest.fixture
-def run_arbiter(events):
-    """run_arbiter(watchers, **kw) -> a started Arbiter on this hub, stopped at teardown."""
+def run_arbiter(events, request):
+    """run_arbiter(watchers, **kw) -> a started Arbiter on this hub, stopped at teardown; the
+    test fails if any turn of the hub held it past SUITE_STALL_THRESHOLD."""
     from gcircus.arbiter import Arbiter
     started = []
 
     def run(watchers, endpoint=None, pubsub_endpoint=None, **kw):
         kw.setdefault("check_delay", 60)
         kw.setdefault("handle_signals", False)
+        kw.setdefault("hub_stall_threshold", SUITE_STALL_THRESHOLD)
         arbiter = Arbiter(watchers, endpoint, pubsub_endpoint, **kw)
         arbiter.publisher.add_listener(events)
         greenlet = gevent.spawn(arbiter.start)
@@ -108,10 +116,15 @@ def run_arbiter(events):
         return arbiter
 
     yield run
+    stalls = [(arbiter, arbiter.hub_stalls()) for arbiter, _ in started]
     for arbiter, greenlet in started:
         with gevent.Timeout(60, False):
             arbiter.stop()
         greenlet.join(10)
+    if request.node.get_closest_marker("stalls_hub") is None:
+        for arbiter, count in stalls:
+            last = arbiter.hub_guard.last_stall
+            assert not count, "the hub stalled %d times; the last: %s" % (count, last and last.as_dict())
 
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -124,6 +137,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a long reliability case, run only with --slow")
+    config.addinivalue_line("markers", "stalls_hub: the test blocks the hub on purpose (no stall check)")
     """Make the test process a child subreaper: a grandchild orphaned by a test (its parent died
     first) is re-parented to us instead of pid 1, so no_child_left_behind still sees it."""
     import ctypes

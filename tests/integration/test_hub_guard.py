@@ -3,6 +3,8 @@ naming what held the hub (a blocking plugin, a blocking hook) with its stack."""
 import logging
 import time
 
+import pytest
+
 from gcircus.plugin import CircusPlugin
 from gcircus.watcher import Watcher
 from tests.support.wait import wait_until
@@ -26,10 +28,12 @@ def stall_records(caplog):
     return [r.getMessage() for r in caplog.records if "hub stalled" in r.getMessage()]
 
 
+@pytest.mark.stalls_hub
 def test_blocking_plugin_is_named_and_counted(served_arbiter, call, caplog):
     caplog.set_level(logging.WARNING, logger="gcircus")
     arbiter = served_arbiter([Watcher("web", "sleep 120")],
-                             plugins=[{"name": "sleepy", "use": HERE + ".BlockingPlugin"}])
+                             plugins=[{"name": "sleepy", "use": HERE + ".BlockingPlugin"}],
+                             hub_stall_threshold=0.1)
     assert arbiter.hub_stalls() == 0
     call("incr", name="web")                   # spawn events reach the plugin: it blocks
     wait_until(lambda: arbiter.hub_stalls() >= 1, 15, "a stall counted")
@@ -41,10 +45,11 @@ def test_blocking_plugin_is_named_and_counted(served_arbiter, call, caplog):
     assert reply["hub"]["longest_stall"] >= 0.4
 
 
+@pytest.mark.stalls_hub
 def test_blocking_hook_is_named(served_arbiter, call, caplog):
     caplog.set_level(logging.WARNING, logger="gcircus")
     arbiter = served_arbiter([Watcher("web", "sleep 120", hooks={"after_spawn": HERE + ".blocking_hook"},
-                                      autostart=False)])
+                                      autostart=False)], hub_stall_threshold=0.1)
     call("start", name="web")
     wait_until(lambda: stall_records(caplog), 15, "the stall logged")
     assert "hook after_spawn of watcher web" in stall_records(caplog)[0]
