@@ -245,7 +245,16 @@ class Watcher:
         """Spawn first, tell later: the replacement's fork is the first thing done; the reap event is
         published right after it (so it still precedes the spawn event), then the bookkeeping and the log."""
         self._forget(process)                          # out of the live count: one replacement is due
-        replacement = self.spawn_process(after_fork=lambda: self._tell_reaped(process))
+        told = []
+
+        def tell():
+            told.append(True)
+            self._tell_reaped(process)
+        try:
+            replacement = self.spawn_process(after_fork=tell)
+        finally:
+            if not told:        # the spawn raised before telling: the reap is still told, once
+                tell()
         self.restarts += 1
         logger.info("%s: process %s (wid %s) %s", self.name, process.pid, process.wid,
                     describe_exit(process.returncode))
