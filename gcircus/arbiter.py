@@ -2,8 +2,12 @@
 plugins and the dashboard, all as greenlets of one gevent hub.
 
 `start()` runs on the calling thread's hub and blocks until `stop()`; embed it with
-`gevent.spawn(arbiter.start)` and `arbiter.wait_started()`. The greenlets, by owner
-(each named so; a hub dump reads like this tree):
+`gevent.spawn(arbiter.start)` and `arbiter.wait_started()`. Every other public method
+may be called from any thread: it runs on the arbiter's hub (gcircus.supervision.hubcall).
+Signal handlers are installed only with handle_signals=True (gcircusd asks for them): an
+application embedding an arbiter owns its signals and calls `stop()` itself.
+
+The greenlets, by owner (each named so; a hub dump reads like this tree):
 
     Arbiter.start()              the caller's greenlet; blocks until stop()
      ├─ arbiter[tick]             safety-net sweep every check_delay (exits are events, not ticks)
@@ -27,7 +31,6 @@ plugins and the dashboard, all as greenlets of one gevent hub.
 import logging
 import os
 import signal
-import threading
 
 import gevent
 from gevent.event import Event
@@ -39,6 +42,7 @@ from gcircus.options import ARBITER_OPTIONS
 from gcircus.pubsub import Publisher
 from gcircus.sockets import SocketManager
 from gcircus.supervision.hub_guard import DEFAULT_STALL_THRESHOLD, HubGuard
+from gcircus.supervision.hubcall import current_hub, on_owner_hub
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -86,7 +90,7 @@ class Arbiter:
         self.httpd, self.httpd_host, self.httpd_port = httpd, httpd_host, httpd_port
         self.options = options
         self.umask = options.get("umask")
-        self.handle_signals = options.get("handle_signals")
+        self.handle_signals = bool(options.get("handle_signals", False))
         self.publisher = Publisher(pubsub_endpoint, context, options=options)
         self.controller = None
         self.services = []       # started components with a stop(): controller, stats, plugins...
@@ -99,8 +103,7 @@ class Arbiter:
         self._greenlets = Group()    # every greenlet the arbiter spawns (tick, signals, stops)
         self._tick_changed = Event()     # set_check_delay wakes the tick loop
         self._signal_handlers = []
-        self._thread_ident = None
-        self._hub = None
+        self._hub = None         # the hub start() runs on; public methods run there
         self.config_source = None    # a gcircus.config.ConfigSource when built from an INI file
         self.stats_streamer = None
         self.plugin_manager = None
@@ -123,20 +126,24 @@ class Arbiter:
         self.watchers.append(watcher)
         self._watchers_by_name[key] = watcher
 
+    @on_owner_hub
     def iter_watchers(self, reverse=True):
         """Watchers by priority, highest first (lowest first with reverse=False)."""
         return sorted(self.watchers, key=lambda w: w.priority, reverse=reverse)
 
+    @on_owner_hub
     def get_watcher(self, name):
         """The watcher called name (case-insensitive); KeyError if there is none."""
         return self._watchers_by_name[name.lower()]
 
+    @on_owner_hub
     def add_watcher(self, name, cmd, **kw):
         """Create, register and return a new watcher (start it yourself, or via `add start=true`)."""
         if name.lower() in self._watchers_by_name:
             raise ConflictError("a watcher named %r already exists" % name)
         return self.add_existing_watcher(Watcher(name, cmd, **kw))
 
+    @on_owner_hub
     def add_existing_watcher(self, watcher):
         """Register a Watcher built elsewhere (reloadconfig, plugins); publishes `add`."""
         with self._lock:
@@ -144,6 +151,7 @@ class Arbiter:
         watcher._event("add")
         return watcher
 
+    @on_owner_hub
     def rm_watcher(self, name, nostop=False):
         """Stop (unless nostop) and remove a watcher; KeyError if unknown."""
         with self._lock:
@@ -156,11 +164,14 @@ class Arbiter:
         watcher.close()
         return watcher
 
+    @on_owner_hub
     def numprocesses(self):
         """Processes running across all watchers."""
         return sum(len(w.processes) for w in self.watchers)
 
+    @on_owner_hub
     def numwatchers(self):
+        """How many watchers the arbiter has."""
         return len(self.watchers)
 
     # -- lifecycle -------------------------------------------------------------------
@@ -189,6 +200,7 @@ class Arbiter:
             self.hub_guard = HubGuard(self._hub_stall_threshold())
         self.hub_guard.set_threshold(self._hub_stall_threshold())
 
+    @on_owner_hub
     def set_hub_stall_threshold(self, threshold):
         """Change the stall threshold (seconds; None: the default, 0: no guard); applies now
         when called on the running arbiter's hub, else at the next start()."""
@@ -197,6 +209,7 @@ class Arbiter:
                 and not self._stopped.is_set():
             self.hub_guard.set_threshold(self._hub_stall_threshold())
 
+    @on_owner_hub
     def hub_stalls(self):
         """How many turns of the hub held it longer than the stall threshold since start()."""
         return self.hub_guard.stalls if self.hub_guard is not None else 0
@@ -234,6 +247,7 @@ class Arbiter:
         self.http_server = server
         self.services.append(server)
 
+    @on_owner_hub
     def set_httpd(self, **settings):
         """Change httpd, httpd_host, httpd_port or the httpd_* credential options of a running arbiter."""
         for key in ("httpd", "httpd_host", "httpd_port"):
@@ -241,7 +255,7 @@ class Arbiter:
                 setattr(self, key, settings.pop(key))
         self.options.update(settings)
         server = self.http_server
-        if self._thread_ident is None or self._stopping:
+        if self._hub is None or self._stopping:
             return
         if not self.httpd:
             if server is not None:
@@ -257,12 +271,20 @@ class Arbiter:
                 logger.error("the dashboard keeps its previous settings: %s", error)
 
     def start(self):
-        """Start every autostart watcher by priority and serve until stop(); blocks."""
-        self._thread_ident = threading.get_ident()
+        """Start every autostart watcher by priority and serve until stop(); blocks.
+
+        Runs on the calling thread's hub, which owns the arbiter until the next start():
+        calls from other threads are run there."""
         self._hub = gevent.get_hub()
-        self._stopped.clear()
+        # Built on the hub that uses them: a lock or event already used elsewhere (by a call
+        # made in the caller's thread before start) belongs to that thread's hub.
+        self._lock = RLock()
+        self._stopped = Event()
+        self._tick_changed = Event()
+        self._stopping_event = Event()
         self._stopping = self._releasing = False
-        self._stopping_event.clear()
+        for watcher in self.watchers:
+            watcher.rebind_hub()
         self._start_hub_guard()
         try:
             self.initialize()
@@ -286,9 +308,12 @@ class Arbiter:
         """True from the moment stop() begins: mutating commands are refused from then on."""
         return self._stopping
 
+    @on_owner_hub
     def wait_started(self, timeout=None):
+        """Wait until start() serves (True), or timeout seconds (False)."""
         return self.started.wait(timeout)
 
+    @on_owner_hub
     def start_watchers(self, watchers=None):
         """Start watchers one after another, highest priority first, warmup_delay between two.
 
@@ -302,6 +327,7 @@ class Arbiter:
                 return
             watcher.start()
 
+    @on_owner_hub
     def pause(self, seconds):
         """Wait `seconds` unless the arbiter starts stopping; False if it did (a stop never
         waits a warmup out)."""
@@ -309,12 +335,14 @@ class Arbiter:
             self._stopping_event.wait(seconds)
         return not self._stopping
 
+    @on_owner_hub
     def begin_stopping(self):
         """Mark the arbiter stopping, at once and without yielding: from here on nothing
         spawns, mutating commands are refused and warmup pauses end. stop() does the rest."""
         self._stopping = True
         self._stopping_event.set()
 
+    @on_owner_hub
     def stop_watchers(self, watchers=None, raise_error=False):
         """Stop watchers (all by default) concurrently, initiated lowest priority first; returns
         once every one has stopped (raise_error: then re-raise the first failure)."""
@@ -332,12 +360,13 @@ class Arbiter:
         greenlet.start()
         return greenlet
 
+    @on_owner_hub
     def set_check_delay(self, check_delay):
         """Change the sweep's period now, running or not (<= 0 turns the sweep off)."""
         self.check_delay = float(check_delay)
         if self._tick is not None and not self._tick.dead:
             self._tick_changed.set()
-        elif self._thread_ident is not None and not self._stopped.is_set() and not self._stopping:
+        elif self._hub is not None and not self._stopped.is_set() and not self._stopping:
             self._start_tick()
 
     def _start_tick(self):
@@ -361,10 +390,13 @@ class Arbiter:
                 except Exception:
                     logger.exception("management of watcher %s failed", watcher.name)
 
+    @on_owner_hub
     def stop(self):
-        """Stop every watcher, then the control plane; start() returns afterwards."""
-        if not self.on_own_hub():
-            return self._stop_from_other_thread()
+        """Stop every watcher, then the control plane; start() returns afterwards.
+
+        Idempotent: a second call waits for a stop in progress, and once stopped the
+        arbiter spawns nothing (watcher commands that would spawn raise ConflictError)
+        until the next start()."""
         if self._releasing:
             self._stopped.wait()
             return
@@ -375,22 +407,33 @@ class Arbiter:
         finally:
             self._release()
 
+    def owner_hub(self):
+        """The hub this arbiter runs on (None before the first start, or once it is gone)."""
+        hub = self._hub
+        if hub is None or hub.dead or hub.loop is None:
+            return None
+        return hub
+
     def on_own_hub(self):
-        """True when called on the arbiter's hub: from its thread, or in a monkey-patched
-        program from any greenlet (threading idents are per greenlet there, hubs are not)."""
-        return self._hub is None or _current_hub() is self._hub
+        """True when called on the arbiter's hub (or when it has none): from its thread, or in a
+        monkey-patched program from any greenlet (threading idents are per greenlet there, hubs are not)."""
+        hub = self.owner_hub()
+        return hub is None or current_hub() is hub
 
-    def _stop_from_other_thread(self):
-        """stop() called from another thread: run it on the arbiter's own hub and wait."""
-        done = threading.Event()
-        self._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(self._stop_and_flag, done))
-        done.wait()
-
-    def _stop_and_flag(self, done):
-        try:
-            self.stop()
-        finally:
-            done.set()
+    def _leave_hub(self):
+        """The hub start() ran on is going away (a background thread ends): replace what is bound to
+        it with fresh objects, which the hub of whoever uses them next takes over."""
+        self._hub = None
+        self._lock = RLock()
+        self._stopped = Event()
+        self._stopped.set()
+        self._tick_changed = Event()
+        self._stopping_event = Event()
+        self._stopping_event.set()
+        self.started = Event()
+        self._greenlets = Group()
+        for watcher in self.watchers:
+            watcher.rebind_hub()
 
     def _release(self):
         current = gevent.getcurrent()      # stop() may itself run in one of ours (a signal's)
@@ -418,6 +461,7 @@ class Arbiter:
         self.started.clear()
         self._stopped.set()
 
+    @on_owner_hub
     def reload(self, graceful=True, sequential=False):
         """prereload_fn, reopen log files, then reload every watcher by priority."""
         if self._stopping:
@@ -430,6 +474,7 @@ class Arbiter:
             watcher.reload(graceful=graceful, sequential=sequential)
         logger.info("all watchers reloaded")
 
+    @on_owner_hub
     def restart(self):
         """Full restart. Built from a config file: stop, and let gcircusd build a new arbiter
         from the file (new arbiter-level settings apply). Otherwise: stop and start every watcher."""
@@ -440,12 +485,14 @@ class Arbiter:
         self.stop_watchers()
         self.start_watchers()
 
+    @on_owner_hub
     def reload_from_config(self):
         """Apply the config file's current content (the `reloadconfig` command)."""
         if self.config_file is None:
             raise ArgumentError("this arbiter was not started from a config file: nothing to reload")
         return self.config_source.reload(self)
 
+    @on_owner_hub
     def rebind(self, key, endpoint):
         """Move the controller ('endpoint') or publisher ('pubsub_endpoint') to a new address."""
         setattr(self, key, endpoint)
@@ -456,10 +503,9 @@ class Arbiter:
     # -- signals ---------------------------------------------------------------------
 
     def _install_signal_handlers(self):
-        handle = self.handle_signals
-        if handle is None:
-            handle = threading.current_thread() is threading.main_thread()
-        if not handle:
+        """Only when asked: an embedding application owns its signals (SIGTERM must stop its
+        arbiter *and* end the application, which only the application can do)."""
+        if not self.handle_signals:
             return
         for signum, action in _SIGNAL_ACTIONS.items():
             self._signal_handlers.append(gevent.signal_handler(signum, self._on_signal, signum, action))
@@ -481,15 +527,6 @@ def _exit_waiting():
         return os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
     except ChildProcessError:
         return False
-
-
-def _current_hub():
-    """This thread's hub, without creating one in a thread that has none."""
-    try:
-        from gevent._hub_local import get_hub_if_exists
-    except ImportError:     # a gevent without that module: creating a hub is harmless, only wasteful
-        return gevent.get_hub()
-    return get_hub_if_exists()
 
 
 def _reopen_log_files():

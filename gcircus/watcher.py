@@ -7,6 +7,9 @@ reports it. Children that die younger than `min_uptime` are crashes: they are
 respawned after an exponential backoff, for ever (whoever wants to give up after N
 crashes configures the Flapping plugin). Spawns that fail (exec errors) count
 apart: more than `max_retry` in a row stop the watcher, as in Circus.
+
+The watcher's lock, exit queue and greenlets belong to the hub it runs on (its
+arbiter's); public methods called from another thread run there (on_owner_hub).
 """
 import itertools
 import logging
@@ -23,10 +26,11 @@ from gevent.queue import Queue
 
 from gcircus.supervision import cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
-from gcircus.exc import ArgumentError, SpawnError
+from gcircus.exc import ArgumentError, ConflictError, SpawnError
 from gcircus.supervision.backoff import backoff_delay
 from gcircus.supervision.hooks import Hooks
 from gcircus.supervision.hub_guard import Slicer
+from gcircus.supervision.hubcall import on_owner_hub
 from gcircus.supervision.sampler import ProcessSampler, processes_info
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.supervision.pidfds import ProcessHandles, descendants
@@ -121,8 +125,9 @@ class Watcher:
         self.publisher = None
         self.sockets = {}              # name -> CircusSocket, given by the arbiter
         self.config_spec = None        # the config section it was built from (reloadconfig compares it)
+        self._hub = None               # the hub a watcher without an arbiter was started on
         self._lock = RLock()
-        self._exits = Queue()
+        self._exits = None             # Queue of exited processes, built on the supervisor's hub
         self._greenlets = Group()      # every greenlet the watcher spawns: close() ends them all
         self._supervisor = None
         self._respawn_timer = None
@@ -144,6 +149,7 @@ class Watcher:
 
     # -- events and hooks ------------------------------------------------------------
 
+    @on_owner_hub
     def notify_event(self, topic, msg):
         """Publish `watcher.<name>.<topic>` with body msg (a dict) on the event channel."""
         if self.publisher is not None:
@@ -153,6 +159,7 @@ class Watcher:
         fields.setdefault("time", time.time())
         self.notify_event(topic, fields)
 
+    @on_owner_hub
     def call_hook(self, hook_name, **kwargs):
         return self.hooks.run(hook_name, self, self.arbiter, self._event, **kwargs)
 
@@ -178,8 +185,32 @@ class Watcher:
 
     # -- supervision -----------------------------------------------------------------
 
+    def owner_hub(self):
+        """The hub this watcher runs on: its arbiter's, or its own start()'s (None when unowned)."""
+        if self.arbiter is not None:
+            return self.arbiter.owner_hub()
+        hub = self._hub
+        if hub is None or hub.dead or hub.loop is None:
+            return None
+        return hub
+
+    def rebind_hub(self):
+        """Replace the hub-bound objects (command lock, exit queue, events, greenlet group) with
+        fresh ones, which the next hub to use them takes.
+
+        The arbiter calls it on its own hub as it starts, before any command can run (a lock
+        used earlier from another thread belongs to that thread's hub), and when its background
+        thread ends. A running watcher keeps its objects."""
+        if self._supervisor is not None and not self._supervisor.dead:
+            return
+        self._lock = RLock()
+        self._exits = None
+        self._stop_wake = Event()
+        self._greenlets = Group()
+
     def _ensure_supervisor(self):
         if self._supervisor is None or self._supervisor.dead:
+            self._exits = Queue()       # created here: a queue belongs to the hub that creates it
             self._supervisor = self._spawn_greenlet("watcher", self._supervise_loop)
 
     def _supervise_loop(self):
@@ -187,19 +218,21 @@ class Watcher:
         Exits that arrive together are handled in slices: a mass exit (a killed process group,
         a crashing dependency) is replaced while commands and other watchers keep their turns."""
         slicer = Slicer()
-        for process in self._exits:
+        exits = self._exits         # close() drops the attribute; this loop ends with its greenlet
+        for process in exits:
             try:
                 with self._lock:
                     self._handle_exit(process)
             except Exception:
                 logger.exception("watcher %s failed handling the exit of %s", self.name, process.pid)
-            if self._exits.qsize():
+            if exits.qsize():
                 slicer.tick()
             else:
                 slicer.reset()      # the loop blocks next: the hub gets its turn anyway
 
     def _on_process_exit(self, process):
         """Hub callback: must not block, so the exit is queued for the supervise loop."""
+        self._ensure_supervisor()
         self._exits.put_nowait(process)
 
     def _handle_exit(self, process):
@@ -302,6 +335,7 @@ class Watcher:
             self._respawn_timer = None
             self._retry_at = None
 
+    @on_owner_hub
     def backoff(self):
         """While a respawn waits for the backoff: {'crashes', 'spawn_failures', 'retry_at'
         (time.time() of the next try), 'retry_in' (seconds)}; None otherwise."""
@@ -316,9 +350,11 @@ class Watcher:
     def _live_processes(self):
         return [p for p in self.processes.values() if not p.stopping and not p.exited.is_set()]
 
+    @on_owner_hub
     def get_active_processes(self):
         return self._live_processes()
 
+    @on_owner_hub
     def get_processes_pids(self):
         return [p.pid for p in self.processes.values()]
 
@@ -336,6 +372,7 @@ class Watcher:
         self._wid_floor = wid      # (not past it: it is in use only once _track has the process)
         return wid
 
+    @on_owner_hub
     def stop_requested(self):
         """True while a stop of this watcher or of its arbiter is under way: nothing spawns."""
         return self._stops_pending > 0 or (self.arbiter is not None and self.arbiter.stopping)
@@ -387,6 +424,7 @@ class Watcher:
     def _may_spawn(self):
         return self.state in (WatcherState.STARTING, WatcherState.ACTIVE) and not self.stop_requested()
 
+    @on_owner_hub
     def spawn_processes(self):
         """Spawn the missing processes; returns their pids."""
         with self._lock:
@@ -403,6 +441,7 @@ class Watcher:
     def _socket_fds(self):
         return {name: sock.fileno() for name, sock in self.sockets.items()}
 
+    @on_owner_hub
     def spawn_process(self, after_fork=None):
         """Spawn one process; returns it, or None (error logged) when it could not start
         (or a stop is under way: a process spawned now would be left behind).
@@ -498,6 +537,7 @@ class Watcher:
                        exit_code=process.returncode,
                        process_status=None if process.stopping else UNEXISTING)
 
+    @on_owner_hub
     def reap_processes(self, limit=None):
         """Reap the tracked processes that have exited (the check_delay safety net).
 
@@ -583,6 +623,7 @@ class Watcher:
             tree.signal(signal.SIGKILL)
             tree.wait(SIGKILL_TIMEOUT)
 
+    @on_owner_hub
     def kill_process(self, process, sig=None, graceful_timeout=None):
         """Stop one process (stop signal, then SIGKILL of its tree after graceful_timeout)."""
         self._begin_kill(process, sig, graceful_timeout).join()
@@ -590,6 +631,7 @@ class Watcher:
             self._reap(process)
         return True
 
+    @on_owner_hub
     def kill_processes(self, sig=None, graceful_timeout=None):
         """Stop every process concurrently and reap them."""
         killers = [self._begin_kill(p, sig, graceful_timeout) for p in list(self.processes.values())]
@@ -600,6 +642,7 @@ class Watcher:
 
     # -- management --------------------------------------------------------------------
 
+    @on_owner_hub
     def manage_processes(self, wait=False, respawn=None):
         """Bring the process count to numprocesses: spawn the missing, retire the oldest surplus.
 
@@ -627,17 +670,21 @@ class Watcher:
         A tracked process is then live, or its exit is queued for the supervise loop, which refills."""
         return len(self.processes) == self.numprocesses and len(self._greenlets) <= 1
 
+    @on_owner_hub
     def reap_and_manage_processes(self, limit=None):
         self.reap_processes(limit)
         self.manage_processes()
 
+    @on_owner_hub
     def set_numprocesses(self, num, wait=False):
         """Set the target count (negative clamps to 0) and apply it; returns the count."""
         return self._resize(lambda current: int(num), wait)
 
+    @on_owner_hub
     def incr(self, nb=1, wait=False):
         return self._resize(lambda current: current + int(nb), wait)
 
+    @on_owner_hub
     def decr(self, nb=1, wait=False):
         return self._resize(lambda current: current - int(nb), wait)
 
@@ -658,8 +705,17 @@ class Watcher:
 
     # -- lifecycle -------------------------------------------------------------------
 
+    @on_owner_hub
     def start(self):
-        """Start the watcher; returns {'started': new pids, 'kept': pids already running}."""
+        """Start the watcher; returns {'started': new pids, 'kept': pids already running}.
+
+        ConflictError once its arbiter is stopped (a stopped arbiter spawns nothing)."""
+        if self.arbiter is not None and self.arbiter.stopping:
+            raise ConflictError("watcher %s: its arbiter is stopped and spawns nothing until it starts again"
+                                % self.name)
+        if self.arbiter is None and self.owner_hub() is None:
+            self.rebind_hub()       # a watcher without an arbiter belongs to the hub that starts it
+            self._hub = gevent.get_hub()
         with self._lock:
             kept = [p.pid for p in self._live_processes()]
             if self.state is not WatcherState.STOPPED:
@@ -682,6 +738,7 @@ class Watcher:
             self._set_state(WatcherState.ACTIVE)  # publishes `start`
             return {"started": started, "kept": kept}
 
+    @on_owner_hub
     def stop(self, close_streams=True):
         """Stop every process (graceful_timeout, then SIGKILL) and return their pids.
 
@@ -712,6 +769,7 @@ class Watcher:
         self.call_hook("after_stop")
         return [p.pid for p in processes]
 
+    @on_owner_hub
     def restart(self):
         """Stop then start; returns {'stopped', 'started', 'kept'}."""
         with self._lock:
@@ -719,6 +777,7 @@ class Watcher:
             result = self.start()
         return {"stopped": stopped, "started": result["started"], "kept": result["kept"]}
 
+    @on_owner_hub
     def reload(self, graceful=True, sequential=False):
         """Replace the processes: new generation first, then the old one is stopped."""
         if self.prereload_fn is not None:
@@ -759,40 +818,48 @@ class Watcher:
 
     # -- signals and information -----------------------------------------------------
 
+    @on_owner_hub
     def send_signal(self, pid, signum):
         process = self.processes.get(int(pid))
         if process is None:
             raise KeyError("watcher %s has no process %s" % (self.name, pid))
         self._signal(process, signum)
 
+    @on_owner_hub
     def send_signal_processes(self, signum):
         for process in list(self.processes.values()):
             self._signal(process, signum)
 
+    @on_owner_hub
     def send_signal_child(self, pid, child_id, signum):
         process = self.processes.get(int(pid))
         if process is None:
             raise KeyError("watcher %s has no process %s" % (self.name, pid))
         process.send_signal_child(int(child_id), signum)
 
+    @on_owner_hub
     def send_signal_children(self, pid, signum, recursive=False):
         process = self.processes.get(int(pid))
         if process is None:
             raise KeyError("watcher %s has no process %s" % (self.name, pid))
         process.send_signal_children(signum, recursive)
 
+    @on_owner_hub
     def status(self):
         """Circus's state names, plus "backoff": active, but waiting to respawn a crash loop."""
         if self.state is WatcherState.ACTIVE and self._retry_at is not None:
             return "backoff"
         return str(self.state)
 
+    @on_owner_hub
     def is_stopped(self):
         return self.state is WatcherState.STOPPED
 
+    @on_owner_hub
     def is_active(self):
         return self.state is WatcherState.ACTIVE
 
+    @on_owner_hub
     def info(self, table=None):
         """{pid: info} of every process (Process.info()'s dicts), from one /proc scan (or the
         given ProcTable) and sampled in slices: the hub gets a turn every few ms."""
@@ -802,13 +869,16 @@ class Watcher:
         self._info_sampler.retain(keys)
         return infos
 
+    @on_owner_hub
     def process_info(self, pid):
         return self.processes[int(pid)].info()
 
+    @on_owner_hub
     def close(self):
         """Release the watcher's greenlets (after stop); used when it is removed."""
         self._greenlets.kill(block=False)
         self._supervisor = None
+        self._exits = None
         self._respawn_timer = None
 
     def __len__(self):

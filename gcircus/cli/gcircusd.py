@@ -239,7 +239,7 @@ def _serve(args, config, report):
     from gcircus.supervision.fdlimit import fds_needed, raise_open_files_limit
     while True:
         arbiter = arbiter_from_config(config, args.config, args.backend,
-                                      command_line=command_line_settings(args))
+                                      command_line=command_line_settings(args), handle_signals=True)
         raise_open_files_limit(fds_needed(arbiter.watchers))
         if report.fd is not None:
             gevent.spawn(_report_when_serving, arbiter, report)

@@ -11,11 +11,12 @@ from gcircus.config.objects import ARBITER_OPTION_KEYS, sockets_from, watchers_f
 from gcircus.config.reload import ConfigSource
 
 
-def arbiter_from_config(config, config_file=None, backend=None, command_line=None):
+def arbiter_from_config(config, config_file=None, backend=None, command_line=None, handle_signals=False):
     """Build (not start) the Arbiter a loaded config describes.
 
     command_line: the [circus] keys gcircusd's options override ({key: value}); reloadconfig
-    leaves them alone."""
+    leaves them alone. handle_signals: gcircusd's arbiter owns the process's signals; an
+    arbiter built for an embedding application leaves them to it."""
     circus = config["circus"]
     backend = backend or circus.get("stream_backend") or "gevent"
     errors = list(config.get("errors", []))
@@ -27,7 +28,7 @@ def arbiter_from_config(config, config_file=None, backend=None, command_line=Non
         plugins=[dict(p) for p in config["plugins"]], sockets=sockets_from(config, errors),
         warmup_delay=circus["warmup_delay"], httpd=circus.get("httpd", False),
         httpd_host=circus.get("httpd_host", "localhost"), httpd_port=circus.get("httpd_port", 8080),
-        **options)
+        handle_signals=handle_signals, **options)
     arbiter.config_source = ConfigSource(config_file, config, command_line, backend, errors)
     return arbiter
 

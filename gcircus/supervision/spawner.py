@@ -62,6 +62,7 @@ PR_SET_PDEATHSIG = 1
 # Programs found on a PATH: the check that an exec wrapper would otherwise hide ENOENT costs a PATH scan
 # (~40 us) per spawn; a program found once is taken as still there (if it is not, the wrapper says so).
 _FOUND = set()
+_RESOLVED = {}     # (program, daemon PATH) -> its path, for children without a PATH
 
 
 def resolve_uid(uid):
@@ -140,6 +141,23 @@ def _preexec_setting(limits, die_with_parent):
     return prepare_child
 
 
+def resolve_program(program, env):
+    """The path of a bare program name found on the daemon's PATH when the child's environment has
+    no PATH of its own (Circus's default: children get an empty environment), else None.
+
+    Without it `python worker.py` would be looked up in the OS default path (/bin:/usr/bin) and miss
+    the interpreter of the virtualenv the daemon runs from. The child's environment is not changed."""
+    if os.sep in program or env is None or "PATH" in env:
+        return None
+    key = (program, os.environ.get("PATH", os.defpath))
+    path = _RESOLVED.get(key)
+    if path is None:
+        path = shutil.which(program, path=key[1])
+        if path is not None:            # a spawn path must stay cheap: each name is searched once
+            _RESOLVED[key] = path
+    return path
+
+
 def _check_binary(program, env, cwd):
     """Fail in the parent, with a clear message, when an exec wrapper would hide ENOENT."""
     if os.sep in program:
@@ -193,15 +211,20 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
     program_argv = list(argv)
     if shell:
         program_argv = ["/bin/sh", "-c"] + program_argv
+    resolved = None
+    if not shell and executable is None and program_argv:
+        resolved = resolve_program(program_argv[0], env)
     wrapped = bool(limits) or die_with_parent
     wrappers_missing = (limits and not PRLIMIT) or (die_with_parent and not SETPRIV)
     try:
         if wrapped and (executable is not None or wrappers_missing):
             kwargs["preexec_fn"] = _preexec_setting(limits, die_with_parent)
         elif wrapped:
+            if resolved is not None:        # the wrappers exec argv[0] themselves, with the child's PATH
+                program_argv[0] = resolved
             _check_binary(program_argv[0], env, cwd)
             prefix = (_setpriv_prefix() if die_with_parent else []) + (_prlimit_prefix(limits) if limits else [])
             return Popen(prefix + program_argv, **kwargs)
-        return Popen(program_argv, executable=executable, **kwargs)
+        return Popen(program_argv, executable=executable or resolved, **kwargs)
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, argv)), error)) from error

@@ -37,12 +37,11 @@ def wait_for_file(path, predicate, timeout=20):
                           detail=lambda: "last read: %r" % (last[0],))
 
 
-class Daemon:
-    """A gcircusd subprocess whose merged stdout/stderr is read line by line with deadlines."""
+class Program:
+    """A subprocess whose merged stdout/stderr is read line by line with deadlines."""
 
-    def __init__(self, config_path, *args, env=None):
-        command = [sys.executable, "-m", "gcircus.cli.gcircusd", config_path] + list(args)
-        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    def __init__(self, command, env=None, cwd=None):
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
                                      env=env or dict(os.environ, PYTHONUNBUFFERED="1"))
         self.output = []
         self._selector = selectors.DefaultSelector()
@@ -66,8 +65,8 @@ class Daemon:
         while sum(text in line for line in self.output) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or self._read_some(remaining) is None:
-                raise AssertionError("gcircusd never printed %r (%d times); output:\n%s"
-                                     % (text, count, self.text()))
+                raise AssertionError("%s never printed %r (%d times); output:\n%s"
+                                     % (self.proc.args[-1], text, count, self.text()))
         return True
 
     def drain(self, timeout=10):
@@ -127,6 +126,13 @@ def _in_exec_wrapper(process):
         return process.cmdline()[:1] in ([spawner.SETPRIV], [spawner.PRLIMIT])
     except (psutil.Error, IndexError):
         return False
+
+
+class Daemon(Program):
+    """A gcircusd subprocess."""
+
+    def __init__(self, config_path, *args, env=None):
+        super().__init__([sys.executable, "-m", "gcircus.cli.gcircusd", config_path] + list(args), env)
 
 
 def write_config(directory, body, name="gcircus.ini"):

@@ -60,6 +60,18 @@ def test_add_get_remove_watchers(run_arbiter, events):
         arbiter.get_watcher("extra")
 
 
+def test_a_stopped_arbiter_spawns_nothing_and_a_second_stop_is_complete(run_arbiter):
+    watcher = Watcher("w", "sleep 120", numprocesses=2)
+    arbiter = run_arbiter([watcher])
+    arbiter.stop()
+    for command in (watcher.restart, watcher.start, watcher.reload):
+        with pytest.raises(ConflictError, match="arbiter is stopped"):
+            command()
+    assert watcher.incr() == 3 and not watcher.processes and watcher.is_stopped()
+    arbiter.stop()
+    assert not watcher.processes and watcher.is_stopped()
+
+
 def test_arbiter_reload_reloads_every_watcher(run_arbiter, events):
     calls = []
     arbiter = run_arbiter([Watcher("a", "sleep 120"), Watcher("b", "sleep 120")],

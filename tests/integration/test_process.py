@@ -110,6 +110,27 @@ def test_missing_binary_is_a_clear_spawn_error():
         Process(1, "no-such-binary-xyz", rlimits={"nofile": 64})
 
 
+@pytest.mark.parametrize("rlimits", [None, {"nofile": 64}], ids=["plain", "prlimit"])
+def test_a_bare_program_name_is_found_on_the_daemons_path_with_an_empty_child_env(tmp_path, monkeypatch,
+                                                                                     rlimits):
+    """Children get an empty environment (Circus's default), so the OS default path (/bin:/usr/bin)
+    would miss `python` from a virtualenv; the daemon's PATH finds it, the child's env stays empty."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    program = bin_dir / "gcircus-only-here"
+    program.write_text("#!%s\nimport os, sys\nprint(sys.argv[1], \"PATH\" in os.environ)\n" % sys.executable)
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", "%s%s%s" % (bin_dir, os.pathsep, os.environ.get("PATH", os.defpath)))
+    proc = Process(1, "gcircus-only-here ran", env={}, rlimits=rlimits, pipe_stderr=False)
+    assert proc.stdout.read() == b"ran False\n"
+    assert proc.wait(10) == 0
+    monkeypatch.setenv("PATH", os.defpath)
+    with pytest.raises(SpawnError, match="gcircus-only-here"):
+        Process(1, "gcircus-only-here ran", env={}, rlimits=rlimits)
+    with pytest.raises(SpawnError, match="gcircus-only-here"):     # a child PATH is the child's to search
+        Process(1, "gcircus-only-here ran", env={"PATH": "/nowhere"}, rlimits=rlimits)
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="changing identity needs root")
 def test_uid_and_gid_by_name_and_number_with_groups():
     import grp
