@@ -4,8 +4,10 @@ plugins and the dashboard, all as greenlets of one gevent hub.
 `start()` runs on the calling thread's hub and blocks until `stop()`; embed it with
 `gevent.spawn(arbiter.start)` and `arbiter.wait_started()`. Every other public method
 may be called from any thread: it runs on the arbiter's hub (gcircus.supervision.hubcall).
-Signal handlers are installed only with handle_signals=True (gcircusd asks for them): an
-application embedding an arbiter owns its signals and calls `stop()` itself.
+Signals: when start() blocks the program's main greenlet the arbiter is the program, and
+SIGTERM/SIGINT/SIGQUIT stop it, SIGHUP reloads (as Circus). An arbiter embedded in an
+application (started in a greenlet or a thread) installs no handler unless handle_signals=True:
+the application owns its signals and calls `stop()` on its way out.
 
 The greenlets, by owner (each named so; a hub dump reads like this tree):
 
@@ -31,6 +33,7 @@ The greenlets, by owner (each named so; a hub dump reads like this tree):
 import logging
 import os
 import signal
+import threading
 
 import gevent
 from gevent.event import Event
@@ -90,7 +93,7 @@ class Arbiter:
         self.httpd, self.httpd_host, self.httpd_port = httpd, httpd_host, httpd_port
         self.options = options
         self.umask = options.get("umask")
-        self.handle_signals = bool(options.get("handle_signals", False))
+        self.handle_signals = options.get("handle_signals")   # None: only when start() is the program
         self.publisher = Publisher(pubsub_endpoint, context, options=options)
         self.controller = None
         self.services = []       # started components with a stop(): controller, stats, plugins...
@@ -503,9 +506,13 @@ class Arbiter:
     # -- signals ---------------------------------------------------------------------
 
     def _install_signal_handlers(self):
-        """Only when asked: an embedding application owns its signals (SIGTERM must stop its
-        arbiter *and* end the application, which only the application can do)."""
-        if not self.handle_signals:
+        """When asked, or by default when start() blocks the main thread's main greenlet (nothing
+        else runs there: the arbiter is the program). An embedding application owns its signals:
+        SIGTERM must stop its arbiter *and* end the application, which only the application can do."""
+        handle = self.handle_signals
+        if handle is None:
+            handle = threading.current_thread() is threading.main_thread() and gevent.getcurrent().parent is None
+        if not handle:
             return
         for signum, action in _SIGNAL_ACTIONS.items():
             self._signal_handlers.append(gevent.signal_handler(signum, self._on_signal, signum, action))

@@ -11,12 +11,12 @@ from gcircus.config.objects import ARBITER_OPTION_KEYS, sockets_from, watchers_f
 from gcircus.config.reload import ConfigSource
 
 
-def arbiter_from_config(config, config_file=None, backend=None, command_line=None, handle_signals=False):
+def arbiter_from_config(config, config_file=None, backend=None, command_line=None, handle_signals=None):
     """Build (not start) the Arbiter a loaded config describes.
 
     command_line: the [circus] keys gcircusd's options override ({key: value}); reloadconfig
-    leaves them alone. handle_signals: gcircusd's arbiter owns the process's signals; an
-    arbiter built for an embedding application leaves them to it."""
+    leaves them alone. handle_signals: True for gcircusd (its arbiter owns the process's signals);
+    None lets the arbiter decide when it starts (see Arbiter)."""
     circus = config["circus"]
     backend = backend or circus.get("stream_backend") or "gevent"
     errors = list(config.get("errors", []))

@@ -62,7 +62,7 @@ PR_SET_PDEATHSIG = 1
 # Programs found on a PATH: the check that an exec wrapper would otherwise hide ENOENT costs a PATH scan
 # (~40 us) per spawn; a program found once is taken as still there (if it is not, the wrapper says so).
 _FOUND = set()
-_RESOLVED = {}     # (program, daemon PATH) -> its path, for children without a PATH
+_RESOLVED = {}     # (program, daemon PATH) -> its path (None: the child finds it), see resolve_program
 
 
 def resolve_uid(uid):
@@ -143,18 +143,23 @@ def _preexec_setting(limits, die_with_parent):
 
 def resolve_program(program, env):
     """The path of a bare program name found on the daemon's PATH when the child's environment has
-    no PATH of its own (Circus's default: children get an empty environment), else None.
+    no PATH of its own (Circus's default: children get an empty environment) and the child's own
+    lookup (the OS default path, /bin:/usr/bin) would miss it or find another file; else None.
 
-    Without it `python worker.py` would be looked up in the OS default path (/bin:/usr/bin) and miss
-    the interpreter of the virtualenv the daemon runs from. The child's environment is not changed."""
+    Without it `python worker.py` would miss the interpreter of the virtualenv the daemon runs
+    from. The child's environment is not changed, nor its argv when its own lookup finds the same."""
     if os.sep in program or env is None or "PATH" in env:
         return None
     key = (program, os.environ.get("PATH", os.defpath))
-    path = _RESOLVED.get(key)
+    if key in _RESOLVED:
+        return _RESOLVED[key]
+    path = shutil.which(program, path=key[1])
     if path is None:
-        path = shutil.which(program, path=key[1])
-        if path is not None:            # a spawn path must stay cheap: each name is searched once
-            _RESOLVED[key] = path
+        return None
+    own = shutil.which(program, path=os.defpath)
+    if own is not None and os.path.realpath(own) == os.path.realpath(path):
+        path = None
+    _RESOLVED[key] = path           # a spawn path must stay cheap: each name is searched once
     return path
 
 

@@ -214,3 +214,27 @@ def test_arbiter_embedded_in_a_monkey_patched_web_app():
     assert "Traceback" not in result.stderr, result.stderr
 
 
+
+
+def test_an_embedded_arbiter_leaves_the_signals_to_its_application():
+    """Started in a greenlet (not as the program), the arbiter installs no handler: SIGTERM
+    remains the application's to handle; handle_signals=True installs them there too."""
+    before = _catches(signal.SIGTERM)
+    for handle_signals, installs in ((None, False), (True, True)):
+        arbiter = Arbiter([Watcher("w", "sleep 120")], None, None, check_delay=60,
+                          handle_signals=handle_signals)
+        greenlet = gevent.spawn(arbiter.start)
+        try:
+            assert arbiter.wait_started(15)
+            assert _catches(signal.SIGTERM) is (installs or before)
+        finally:
+            arbiter.stop()
+            greenlet.join(10)
+
+
+def _catches(signum):
+    """Whether this process catches signum, as the kernel sees it (gevent's handlers are libev's,
+    invisible to signal.getsignal)."""
+    with open("/proc/self/status") as status:
+        caught = next(int(line.split()[1], 16) for line in status if line.startswith("SigCgt:"))
+    return bool(caught & (1 << (signum - 1)))
