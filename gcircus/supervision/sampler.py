@@ -12,6 +12,7 @@ reading, so `cpu` is the usage since the previous sample (psutil's
 every few milliseconds through a Slicer.
 """
 import os
+import pwd
 import time
 
 import psutil
@@ -85,19 +86,77 @@ class ProcTable:
 
 
 class _Tracked:
-    """One sampled process: what never changes, and the previous cpu reading."""
+    """One sampled process: what never changes, and the previous cpu reading.
+
+    Read from /proc directly (start time from the stat fields, owner from /proc/<pid>/status,
+    command from /proc/<pid>/cmdline: ~3 reads against psutil's ~8 per process, which made
+    the first `stats` of 2,000 processes take a second); psutil where /proc is not there."""
 
     __slots__ = ("pid", "proc", "username", "cmdline", "create_time", "last_cpu", "last_time")
 
-    def __init__(self, pid):
+    def __init__(self, pid, fields=None):
         self.pid = pid
+        self.proc = None
+        self.last_cpu = self.last_time = None
+        if fields is not None and _read_identity(self, pid, fields):
+            return
         self.proc = psutil.Process(pid)
         self.create_time = self.proc.create_time()
         self.username = _field(self.proc.username)
-        cmdline = _field(self.proc.cmdline, [])
-        words = cmdline[0].split() if cmdline else []
-        self.cmdline = os.path.basename(words[0]) if words else "N/A"
-        self.last_cpu = self.last_time = None
+        self.cmdline = _first_word(_field(self.proc.cmdline, []))
+
+    def psutil_process(self):
+        if self.proc is None:
+            self.proc = psutil.Process(self.pid)
+        return self.proc
+
+
+def _read_identity(tracked, pid, fields):
+    """Fill create_time, username and cmdline from /proc; False if they cannot be read."""
+    try:
+        with open("/proc/%d/status" % pid, "rb") as handle:
+            status = handle.read()
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            argv = handle.read().split(b"\0")
+    except OSError:
+        return False
+    uid = None
+    for line in status.splitlines():
+        if line.startswith(b"Uid:"):
+            uid = int(line.split()[1])       # the real uid, as psutil's username()
+            break
+    if uid is None:
+        return False
+    tracked.create_time = _boot_time() + int(fields[19]) / _TICKS      # field 22: starttime
+    tracked.username = _user_name(uid)
+    tracked.cmdline = _first_word([arg.decode("utf-8", "replace") for arg in argv if arg])
+    return True
+
+
+def _first_word(cmdline):
+    words = cmdline[0].split() if cmdline else []
+    return os.path.basename(words[0]) if words else "N/A"
+
+
+_BOOT_TIME = []
+_USER_NAMES = {}
+
+
+def _boot_time():
+    if not _BOOT_TIME:
+        _BOOT_TIME.append(psutil.boot_time())
+    return _BOOT_TIME[0]
+
+
+def _user_name(uid):
+    name = _USER_NAMES.get(uid)
+    if name is None:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            name = str(uid)        # as psutil: a uid without a name is shown as the number
+        _USER_NAMES[uid] = name
+    return name
 
 
 def _field(getter, default="N/A"):
@@ -119,11 +178,11 @@ class ProcessSampler:
         """Circus's info dict for pid (`children` empty), or None when it is gone.
         With a ProcTable, its fields are used instead of reading /proc again."""
         try:
+            fields = table.fields.get(pid) if table is not None else _read_stat_fields(pid)
             tracked = self._tracked.get(key)
             if tracked is None or tracked.pid != pid:
-                tracked = self._tracked[key] = _Tracked(pid)
-            fields = table.fields.get(pid) if table is not None else None
-            stat = _figures(fields) if fields is not None else read_proc_stat(pid)
+                tracked = self._tracked[key] = _Tracked(pid, fields)
+            stat = _figures(fields) if fields is not None else None
             if stat is None:
                 stat = self._read_with_psutil(tracked)
             return self._info(tracked, *stat)
@@ -140,7 +199,7 @@ class ProcessSampler:
     @staticmethod
     def _read_with_psutil(tracked):
         """The same figures through psutil (no /proc/<pid>/stat: not Linux)."""
-        proc = tracked.proc
+        proc = tracked.psutil_process()
         with proc.oneshot():
             memory = proc.memory_info()
             return tuple(proc.cpu_times()), proc.nice(), memory.rss, memory.vms

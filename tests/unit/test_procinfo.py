@@ -14,3 +14,19 @@ def test_cpu_time_format():
     # float sums are rounded to the microsecond first: 1.13 is not printed as 1.12
     assert format_cpu_time((1.13,)) == "0:01.13" and format_cpu_time((0.1, 0.2)) == "0:00.30"
     assert format_cpu_time((59.9999999,)) == "1:00.0"     # the carry reaches the seconds and minutes
+
+
+def test_sampler_reads_the_same_identity_as_psutil_from_one_proc_scan():
+    import os
+
+    import psutil
+
+    from gcircus.supervision.sampler import ProcessSampler, ProcTable
+    table = ProcTable()
+    me = psutil.Process(os.getpid())
+    assert os.getpid() in table.children_of(os.getppid())
+    info = ProcessSampler().sample("me", os.getpid(), table)
+    assert info["username"] == me.username() and info["pid"] == os.getpid()
+    assert abs(info["create_time"] - me.create_time()) < 0.05
+    assert info["cmdline"] == os.path.basename(me.cmdline()[0].split()[0])
+    assert info["cpu"] == 0.0 and info["children"] == []          # the first sample, as Circus's
