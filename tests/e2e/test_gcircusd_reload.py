@@ -7,6 +7,7 @@ import signal
 import psutil
 
 from tests.e2e.daemon_support import READY, call, wait_answering
+from tests.support.wait import wait_until
 
 RUNNING = "[watcher:a]\ncmd = sleep 120\n[watcher:b]\ncmd = sleep 121\nnumprocesses = 2\n"
 
@@ -24,7 +25,13 @@ def pids(endpoint):
 
 
 def cmdlines(daemon):
-    return sorted(" ".join(p.cmdline()) for p in daemon.children())
+    """The children's command lines once every one has left its exec wrapper (a child just
+    spawned may still be there: polled, with a deadline)."""
+    def settled():
+        found = sorted(" ".join(p.cmdline()) for p in daemon.children())
+        return found if found and all(line.startswith("sleep ") for line in found) else None
+    return wait_until(settled, 10, "children past their exec wrapper",
+                      detail=lambda: [" ".join(p.cmdline()) for p in daemon.children()])
 
 
 def test_reloadconfig_with_a_typo_changes_nothing_and_says_why(gcircusd, gcircusctl):
