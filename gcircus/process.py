@@ -68,7 +68,7 @@ class Process:
                  "env", "rlimits", "executable", "use_fds", "watcher", "pipe_stdout", "pipe_stderr",
                  "close_child_stdin", "close_child_stdout", "close_child_stderr", "sockets", "stdin_fd",
                  "die_with_daemon", "variables", "stopping", "killer", "max_age_timer", "started", "ended",
-                 "returncode", "exited", "_popen", "_exit_watch", "_exit_listeners", "_psproc", "pumps")
+                 "returncode", "_exited", "_exited_event", "_popen", "_exit_watch", "_exit_listeners", "_psproc", "pumps")
 
     def __init__(self, wid, cmd, args=None, working_dir=None, shell=False, uid=None, gid=None,
                  env=None, rlimits=None, executable=None, use_fds=False, watcher=None, spawn=True,
@@ -109,7 +109,8 @@ class Process:
         self.started = None
         self.ended = None          # time.time() when its exit was collected
         self.returncode = None
-        self.exited = Event()
+        self._exited = False           # its exit has been collected
+        self._exited_event = None      # made for the first waiter only: most processes never have one
         self._popen = None
         self._exit_watch = None
         self._exit_listeners = []
@@ -195,7 +196,9 @@ class Process:
         # Tell Popen its child is collected, so its own cleanup never waitpid()s a reused pid.
         self._popen.returncode = exit_code if exit_code is not None else 0
         self._psproc = None
-        self.exited.set()
+        self._exited = True
+        if self._exited_event is not None:
+            self._exited_event.set()
         for listener in self._exit_listeners:
             try:
                 listener(self)
@@ -204,7 +207,7 @@ class Process:
 
     def check_exit(self):
         """Safety net: collect an exit the hub has not reported (never expected to find one)."""
-        if self._popen is None or self.exited.is_set():
+        if self._popen is None or self._exited:
             return
         try:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
@@ -224,7 +227,7 @@ class Process:
         """True when the child has exited but the hub has not delivered the news yet (a busy
         hub runs its child watcher late): the kernel holds it as a zombie, or libev has
         collected it and its callback waits its turn."""
-        if self.exited.is_set():
+        if self._exited:
             return True
         if getattr(self._exit_watch, "pending", False):
             return True
@@ -238,19 +241,41 @@ class Process:
     def add_exit_listener(self, listener):
         """Call listener(process) from the hub when the child exits (at once if it already has)."""
         self._exit_listeners.append(listener)
-        if self.exited.is_set():
+        if self._exited:
             listener(self)
+
+    def has_exited(self):
+        """Whether its exit has been collected."""
+        return self._exited
+
+    def wait_exited(self, timeout=None):
+        """Wait (on the hub) until its exit is collected; True if it was within timeout."""
+        if self._exited:
+            return True
+        if self._exited_event is None:
+            self._exited_event = Event()    # built by its first waiter, on the hub that waits
+        return self._exited_event.wait(timeout)
+
+    @property
+    def exited(self):
+        """An Event set once the exit is collected (built on first use; has_exited and
+        wait_exited cost no Event)."""
+        if self._exited_event is None:
+            self._exited_event = Event()
+            if self._exited:
+                self._exited_event.set()
+        return self._exited_event
 
     def wait(self, timeout=None):
         """Wait for the exit; returns the exit code, or None on timeout."""
-        self.exited.wait(timeout)
+        self.wait_exited(timeout)
         return self.returncode
 
     def poll(self):
         return self.returncode
 
     def is_alive(self):
-        return self._popen is not None and not self.exited.is_set()
+        return self._popen is not None and not self._exited
 
     # -- signals -------------------------------------------------------------------
 

@@ -348,7 +348,7 @@ class Watcher:
     # -- processes -------------------------------------------------------------------
 
     def _live_processes(self):
-        return [p for p in self.processes.values() if not p.stopping and not p.exited.is_set()]
+        return [p for p in self.processes.values() if not p.stopping and not p.has_exited()]
 
     @on_owner_hub
     def get_active_processes(self):
@@ -552,7 +552,7 @@ class Watcher:
                 self._sweep_at = start + limit
             for process in batch:
                 process.check_exit()
-                if process.exited.is_set():
+                if process.has_exited():
                     self._handle_exit(process)
 
     # -- killing ---------------------------------------------------------------------
@@ -580,7 +580,7 @@ class Watcher:
         next: orphaned, nobody else would ever stop them."""
         sig = self.stop_signal if sig is None else sig
         timeout = self.graceful_timeout if graceful_timeout is None else graceful_timeout
-        if process.exited.is_set():
+        if process.has_exited():
             return
         # taken before the signal: once a process exits, its children are re-parented away from its tree
         tree = ProcessHandles(descendants(process.pid))
@@ -594,8 +594,8 @@ class Watcher:
                 tree.signal(sig)
             # graceful_timeout runs from the signal; a process that exited in time but whose exit
             # the hub has not delivered yet (it was busy) is waited for, not SIGKILLed
-            if process.exited.wait(timeout) or (process.exit_pending()
-                                                and process.exited.wait(SIGKILL_TIMEOUT)):
+            if process.wait_exited(timeout) or (process.exit_pending()
+                                                and process.wait_exited(SIGKILL_TIMEOUT)):
                 if tree.handles:
                     self._stop_orphans(process, tree, sig, timeout - (time.monotonic() - started))
                 return
@@ -605,7 +605,7 @@ class Watcher:
             self._signal(process, signal.SIGKILL)
             process.kill_tree(signal.SIGKILL)       # and what it forked since the tree was taken
             tree.signal(signal.SIGKILL)
-            if not process.exited.wait(SIGKILL_TIMEOUT):
+            if not process.wait_exited(SIGKILL_TIMEOUT):
                 logger.error("%s: process %s survived SIGKILL for %ss (uninterruptible sleep?); "
                              "no longer waiting for it", self.name, process.pid, SIGKILL_TIMEOUT)
             tree.wait(SIGKILL_TIMEOUT)
@@ -637,7 +637,7 @@ class Watcher:
         killers = [self._begin_kill(p, sig, graceful_timeout) for p in list(self.processes.values())]
         gevent.joinall(killers)
         for process in list(self.processes.values()):
-            if process.exited.is_set():
+            if process.has_exited():
                 self._reap(process)
 
     # -- management --------------------------------------------------------------------

@@ -179,3 +179,15 @@ def test_ordering_by_start_time():
     assert first < second and second > first
     first.wait(10)
     second.wait(10)
+
+
+def test_exit_is_known_with_or_without_a_waiter():
+    """has_exited and wait_exited tell the exit whether or not anything waits on the Event; the Event, made
+    on demand after the exit, is already set."""
+    unwaited, waited = Process(1, "sleep 60"), Process(2, "sleep 60")
+    assert not unwaited.has_exited() and not waited.wait_exited(0.01)
+    for proc in (unwaited, waited):
+        proc.send_signal(signal.SIGKILL)
+    assert waited.wait_exited(10) and waited.returncode == -signal.SIGKILL
+    assert unwaited.wait(10) == -signal.SIGKILL and unwaited.has_exited()
+    assert unwaited.exited.is_set() and not unwaited.is_alive()
