@@ -161,6 +161,7 @@ class Watcher:
 
     @on_owner_hub
     def call_hook(self, hook_name, **kwargs):
+        """Run hook hook_name (if configured) with Circus's arguments; True when it allows (or none is set)."""
         return self.hooks.run(hook_name, self, self.arbiter, self._event, **kwargs)
 
     def _set_state(self, target):
@@ -352,10 +353,12 @@ class Watcher:
 
     @on_owner_hub
     def get_active_processes(self):
+        """The live processes (not exited, not being stopped)."""
         return self._live_processes()
 
     @on_owner_hub
     def get_processes_pids(self):
+        """The pids of every tracked process, stopping ones included."""
         return [p.pid for p in self.processes.values()]
 
     def _next_wid(self):
@@ -393,6 +396,8 @@ class Watcher:
         """Spawn until numprocesses run; failures back off (they never spin). Each spawn is
         followed by one turn of the hub, so a burst of spawns never holds it (commands,
         exits and other watchers run in between); a stop interrupts the warmup pauses."""
+        if not self.runs_processes():
+            return []
         started = []
         slicer = Slicer()
         # Counted once (a start of N is O(N)), again after a warmup pause. The hub turns in between can only
@@ -672,6 +677,7 @@ class Watcher:
 
     @on_owner_hub
     def reap_and_manage_processes(self, limit=None):
+        """The safety-net sweep: reap exits the hub missed (limit: processes checked), then fix the count."""
         self.reap_processes(limit)
         self.manage_processes()
 
@@ -682,10 +688,12 @@ class Watcher:
 
     @on_owner_hub
     def incr(self, nb=1, wait=False):
+        """Add nb processes (wait: until they run and a surplus is stopped); returns numprocesses."""
         return self._resize(lambda current: current + int(nb), wait)
 
     @on_owner_hub
     def decr(self, nb=1, wait=False):
+        """Remove nb processes, never below 0 (wait: until the surplus has stopped); returns numprocesses."""
         return self._resize(lambda current: current - int(nb), wait)
 
     def _resize(self, target_of, wait):
@@ -754,7 +762,17 @@ class Watcher:
             if not self._stops_pending:
                 self._stop_wake.clear()
 
+    def runs_processes(self):
+        """False for a watcher standing for something else (a plugin's): it never spawns, and the
+        commands that act on processes (incr, decr, signal, kill, set numprocesses) refuse it."""
+        return True
+
+    def stopping(self):
+        """Called under the command lock as every stop begins, before the processes are stopped:
+        the seam for a watcher that owns something besides processes (a plugin's stops its plugin)."""
+
     def _stop_locked(self, close_streams=True):
+        self.stopping()
         if self.state in (WatcherState.STOPPED, WatcherState.STOPPING):
             return []
         self._set_state(WatcherState.STOPPING)
@@ -820,6 +838,7 @@ class Watcher:
 
     @on_owner_hub
     def send_signal(self, pid, signum):
+        """Send signum to the process pid (through the signal hooks); KeyError if it is not ours."""
         process = self.processes.get(int(pid))
         if process is None:
             raise KeyError("watcher %s has no process %s" % (self.name, pid))
@@ -827,11 +846,13 @@ class Watcher:
 
     @on_owner_hub
     def send_signal_processes(self, signum):
+        """Send signum to every process of the watcher."""
         for process in list(self.processes.values()):
             self._signal(process, signum)
 
     @on_owner_hub
     def send_signal_child(self, pid, child_id, signum):
+        """Send signum to child_id, a direct child of the process pid."""
         process = self.processes.get(int(pid))
         if process is None:
             raise KeyError("watcher %s has no process %s" % (self.name, pid))
@@ -839,6 +860,7 @@ class Watcher:
 
     @on_owner_hub
     def send_signal_children(self, pid, signum, recursive=False):
+        """Send signum to every child of the process pid (every descendant with recursive)."""
         process = self.processes.get(int(pid))
         if process is None:
             raise KeyError("watcher %s has no process %s" % (self.name, pid))
@@ -853,10 +875,12 @@ class Watcher:
 
     @on_owner_hub
     def is_stopped(self):
+        """True when the watcher is stopped."""
         return self.state is WatcherState.STOPPED
 
     @on_owner_hub
     def is_active(self):
+        """True when the watcher is active (started, processes supervised)."""
         return self.state is WatcherState.ACTIVE
 
     @on_owner_hub
@@ -871,6 +895,7 @@ class Watcher:
 
     @on_owner_hub
     def process_info(self, pid):
+        """Process.info() of the process pid (KeyError if it is not ours)."""
         return self.processes[int(pid)].info()
 
     @on_owner_hub

@@ -135,6 +135,15 @@ def get_watcher(arbiter, name):
         raise MessageError("program %s not found" % name) from None
 
 
+def get_process_watcher(arbiter, name, command):
+    """get_watcher for a command acting on processes: errno 3 naming a plugin's watcher as such."""
+    watcher = get_watcher(arbiter, name)
+    if not watcher.runs_processes():
+        raise MessageError("%s is a plugin, not a watcher of processes: %s does not apply to it"
+                           % (watcher.name, command))
+    return watcher
+
+
 MATCH_METHODS = ("simple", "glob", "regex")
 
 

@@ -3,7 +3,7 @@
 Unlike Circus (a bare `ok` without waiting), the reply always carries the new
 numprocesses; with waiting it comes once the surplus processes are stopped.
 """
-from gcircus.commands.base import Command, check_name, convert, get_watcher
+from gcircus.commands.base import Command, check_name, convert, get_process_watcher
 from gcircus.converters import to_nonneg_int
 
 
@@ -48,7 +48,7 @@ Reply: "numprocesses": the new configured count (with "singleton": true, unchang
         props["nb"] = convert("nb", props.get("nb", 1), to_nonneg_int)
 
     def execute(self, arbiter, props):
-        watcher = get_watcher(arbiter, props["name"])
+        watcher = get_process_watcher(arbiter, props["name"], self.name)
         if watcher.singleton:
             return {"numprocesses": watcher.numprocesses, "singleton": True}
         resize = watcher.incr if self.sign > 0 else watcher.decr

@@ -1,7 +1,7 @@
 """kill: stop processes the way a watcher stop does, then replace them."""
 import gevent
 
-from gcircus.commands.base import Command, Deferred, check_name, convert_property, get_watcher
+from gcircus.commands.base import Command, Deferred, check_name, convert_property, get_process_watcher
 from gcircus.converters import to_duration, to_int, to_signum
 from gcircus.exc import MessageError
 
@@ -48,7 +48,7 @@ Reply: ok (with waiting, once the processes are gone)
         convert_property(props, "graceful_timeout", to_duration)
 
     def execute(self, arbiter, props):
-        watcher = get_watcher(arbiter, props["name"])
+        watcher = get_process_watcher(arbiter, props["name"], "kill")
         if props.get("pid") is not None:
             process = watcher.processes.get(props["pid"])
             if process is None:

@@ -6,7 +6,7 @@ reloads gracefully when a key needs new processes (cmd, env, uid...).
 """
 import textwrap
 
-from gcircus.commands.base import Command, Deferred, check_name, get_watcher
+from gcircus.commands.base import Command, Deferred, check_name, get_process_watcher, get_watcher
 from gcircus.converters import to_rlimit_value
 from gcircus.exc import MessageError
 from gcircus.commands.watcher_options import MANAGE, RELOAD, apply_options, watcher_lock
@@ -82,7 +82,10 @@ Reply: ok (with waiting, once processes are managed or reloaded)
             raise MessageError("message invalid: 'options' must be an object")
 
     def execute(self, arbiter, props):
-        watcher = get_watcher(arbiter, props["name"])
+        if "numprocesses" in props["options"]:
+            watcher = get_process_watcher(arbiter, props["name"], "set numprocesses")
+        else:
+            watcher = get_watcher(arbiter, props["name"])
         with watcher_lock(watcher):
             action = apply_options(watcher, props["options"])
 

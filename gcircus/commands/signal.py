@@ -4,7 +4,7 @@ Unknown signal names are errno 3 (Circus: errno 5 with a traceback; a bad name i
 """
 import psutil
 
-from gcircus.commands.base import Command, check_bool, check_name, convert, convert_property, get_watcher
+from gcircus.commands.base import Command, check_bool, check_name, convert, convert_property, get_process_watcher
 from gcircus.converters import to_int, to_signum
 from gcircus.exc import MessageError
 
@@ -64,7 +64,7 @@ Reply: ok
             raise MessageError("message invalid: 'childpid' needs 'pid'")
 
     def execute(self, arbiter, props):
-        watcher = get_watcher(arbiter, props["name"])
+        watcher = get_process_watcher(arbiter, props["name"], "signal")
         if props.get("pid") is not None:
             targets = [props["pid"]]
         else:

@@ -26,6 +26,7 @@ from gcircus.converters import to_bool
 from gcircus.exc import CircusError
 from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession
 from gcircus.supervision.backoff import backoff_delay
+from gcircus.supervision.hubcall import on_owner_hub
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
@@ -82,9 +83,10 @@ class PluginWatcher(Watcher):
         self.active = to_bool(spec.get("active", True))
         self.runner = PluginRunner(self, manager)
 
-    def _fill(self):
-        return []   # a plugin is a greenlet of the arbiter, never a process
+    def runs_processes(self):
+        return False    # a plugin is a greenlet of the arbiter, never a process
 
+    @on_owner_hub
     def start(self):
         if not self.active:
             logger.info("plugin %s is inactive (active = false): not started", self.name)
@@ -94,16 +96,17 @@ class PluginWatcher(Watcher):
             self.runner.start()
         return result
 
-    def _stop_locked(self, close_streams=True):
+    def stopping(self):
         self.runner.stop()
-        return super()._stop_locked(close_streams)
 
+    @on_owner_hub
     def reload(self, graceful=True, sequential=False):
         """A plugin reloads by starting a fresh instance."""
         if self.is_stopped():
             return dict(self.start(), stopped=[])
         return self.restart()
 
+    @on_owner_hub
     def info(self, table=None):
         return {}
 

@@ -118,6 +118,18 @@ def test_plugin_gets_events_calls_controller_and_is_listed(served_arbiter, call,
     rec.wait(lambda r: r.instances == 2 and len(r.replies) == 2, what="a second instance")
 
 
+def test_process_commands_on_a_plugin_say_it_is_a_plugin(served_arbiter, call):
+    served_arbiter([], plugins=[{"use": HERE + ".Recorder", "name": "plugin:rec"}])
+    record("plugin:rec").wait(lambda r: r.replies, what="the plugin's init call")
+    for command, props in (("incr", {}), ("decr", {"nb": 1}), ("signal", {"signum": "HUP"}),
+                           ("kill", {}), ("set", {"options": {"numprocesses": 3}})):
+        reply = call(command, name="plugin:rec", **props)
+        assert reply["status"] == "error", (command, reply)
+        assert reply["reason"].startswith("plugin:rec is a plugin, not a watcher of processes"), (command, reply)
+    assert call("status", name="plugin:rec")["status"] == "active"
+    assert call("numprocesses", name="plugin:rec")["numprocesses"] == 0
+
+
 def test_cast_goes_through_the_controller(served_arbiter, events):
     served_arbiter([Watcher("web", "sleep 120")],
                    plugins=[{"use": HERE + ".Recorder", "name": "plugin:stopper", "cast_on_spawn": "stop"}])
