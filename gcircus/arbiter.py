@@ -489,11 +489,12 @@ class Arbiter:
         self.start_watchers()
 
     @on_owner_hub
-    def reload_from_config(self):
-        """Apply the config file's current content (the `reloadconfig` command)."""
+    def reload_from_config(self, config=None):
+        """Apply the config file's current content, or `config` (what config_source.check() loaded
+        from it), as the `reloadconfig` command does."""
         if self.config_file is None:
             raise ArgumentError("this arbiter was not started from a config file: nothing to reload")
-        return self.config_source.reload(self)
+        return self.config_source.reload(self, config)
 
     @on_owner_hub
     def rebind(self, key, endpoint):

@@ -383,3 +383,30 @@ def to_rlimits(value):
     if not isinstance(value, dict):
         raise ValueError("invalid rlimits %r (must be an object of rlimit name: limit)" % (value,))
     return {to_rlimit_name(name): to_rlimit_value(limit) for name, limit in value.items()}
+
+
+_BYTE_UNITS = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6, "Z": 7, "Y": 8}
+
+
+def human2bytes(text):
+    """'9.77K' -> 10004, '2G' -> 2147483648, '512' -> 512 (1024-based; the inverse of `stats` mem_info)."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([BKMGTPEZY]?)B?\s*", str(text), re.IGNORECASE)
+    if match is None:
+        raise ValueError("cannot interpret %r as a number of bytes (e.g. 512, 10K, 1.5G)" % (text,))
+    value, unit = match.groups()
+    return int(float(value) * 1024 ** _BYTE_UNITS[unit.upper() or "B"])
+
+
+_HUMAN_UNITS = "KMGTPEZY"
+
+
+def bytes2human(n):
+    """1023 -> '1023B', 10000 -> '9.77K' (1024-based, two decimals)."""
+    if n < 1024:
+        return "%dB" % n
+    value = float(n)
+    for unit in _HUMAN_UNITS:
+        value /= 1024.0
+        if value < 1024.0 or unit == _HUMAN_UNITS[-1]:
+            return "%.2f%s" % (value, unit)
+    return "%dB" % n  # unreachable: the loop always returns

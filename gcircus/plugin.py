@@ -13,7 +13,6 @@ the plugin, which is logged and restarted with backoff.
 """
 import json
 import logging
-import re
 import time
 import uuid
 from datetime import timedelta
@@ -22,24 +21,12 @@ import gevent
 from gevent.pool import Group
 
 from gcircus.client import cast_message, make_message
-from gcircus.converters import to_bool, to_signum  # noqa: F401  (part of the plugin toolbox)
+from gcircus.converters import human2bytes, to_bool, to_signum  # noqa: F401  (part of the plugin toolbox)
 
 logger = logging.getLogger("gcircus")
 
 __all__ = ["CircusPlugin", "Periodic", "PluginLoop", "make_message", "cast_message", "to_bool",
            "to_signum", "human2bytes"]
-
-
-_UNITS = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4, "P": 5, "E": 6, "Z": 7, "Y": 8}
-
-
-def human2bytes(text):
-    """'9.77K' -> 10004, '2G' -> 2147483648, '512' -> 512 (1024-based; the inverse of `stats` mem_info)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([BKMGTPEZY]?)B?\s*", str(text), re.IGNORECASE)
-    if match is None:
-        raise ValueError("cannot interpret %r as a number of bytes (e.g. 512, 10K, 1.5G)" % (text,))
-    value, unit = match.groups()
-    return int(float(value) * 1024 ** _UNITS[unit.upper() or "B"])
 
 
 class Periodic:

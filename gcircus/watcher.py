@@ -24,6 +24,7 @@ from gevent.lock import RLock
 from gevent.pool import Group
 from gevent.queue import Queue
 
+from gcircus.aliases import extend_import_path
 from gcircus.supervision import cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
 from gcircus.exc import ArgumentError, ConflictError, SpawnError
@@ -107,6 +108,7 @@ class Watcher:
         self.min_uptime = float(opt["min_uptime"])
         self.backoff_base = float(opt["backoff_base"])
         self.backoff_max = float(opt["backoff_max"])
+        extend_import_path(self.env)  # as Circus: hooks and streams may live where the env's PYTHONPATH says
         self.hooks = Hooks(opt["hooks"])
         # Circus's `loop` (a tornado IOLoop) means nothing on one gevent hub: accepted, not kept as an option
         options.pop("loop", None)

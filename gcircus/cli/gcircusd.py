@@ -163,17 +163,19 @@ def _loader_muted():
 
 
 def _load(path):
-    from gcircus.config import load_config
+    """The loaded config; ConfigError listing every problem when the file has any (the whole
+    file is refused: a daemon running part of its configuration is found broken much later)."""
+    from gcircus.config import check_loaded, load_config
     with _loader_muted():
-        return load_config(path)
+        config = load_config(path)
+    check_loaded(config, path, "nothing was started")
+    return config
 
 
 def _report_config(config):
     loader_log = logging.getLogger("gcircus.config")
     for message in config["warnings"]:
         loader_log.warning("%s", message)
-    for message in config["errors"]:
-        loader_log.error("%s (section skipped)", message)
 
 
 def _logging_options(args, circus):
@@ -237,9 +239,19 @@ def _serve(args, config, report):
     from gcircus.config import ConfigError
     from gcircus.config.build import arbiter_from_config
     from gcircus.supervision.fdlimit import fds_needed, raise_open_files_limit
+    previous = None     # the configuration to go back to when a restart's cannot be built
     while True:
-        arbiter = arbiter_from_config(config, args.config, args.backend,
-                                      command_line=command_line_settings(args), handle_signals=True)
+        try:
+            arbiter = arbiter_from_config(config, args.config, args.backend,
+                                          command_line=command_line_settings(args), handle_signals=True)
+        except ConfigError as error:
+            if previous is None:
+                logger.error("cannot start: %s", error)
+                report.send("cannot start: %s" % error)
+                return 1
+            logger.error("restart: %s; keeping the previous configuration", error)
+            config, previous = previous, None
+            continue
         raise_open_files_limit(fds_needed(arbiter.watchers))
         if report.fd is not None:
             gevent.spawn(_report_when_serving, arbiter, report)
@@ -255,7 +267,7 @@ def _serve(args, config, report):
             return 0
         logger.info("restarting from %s", args.config)
         try:
-            config = _load(args.config)
+            config, previous = _load(args.config), config
         except ConfigError as error:
             logger.error("restart: %s; keeping the previous configuration", error)
         else:

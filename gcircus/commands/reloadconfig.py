@@ -13,8 +13,10 @@ changed: watchers, sockets and plugins added, removed or changed.
 Message: {"command": "reloadconfig", "properties": {"waiting": false}}
 Reply: ok (with waiting, once applied); an error when the arbiter was not
 started from a configuration file, or when the file cannot be read or has a
-broken section: then nothing is changed (without waiting the client already
-has its ok, and the refusal is in the daemon's log).
+broken section (every problem is listed): then nothing is changed. The file
+is checked before the reply, with or without waiting; a watcher that cannot
+be built when the changes are applied also refuses the whole file (without
+waiting that refusal is in the daemon's log).
 
     gcircusctl reloadconfig [--waiting]
 """
@@ -27,8 +29,10 @@ has its ok, and the refusal is in the daemon's log).
             raise MessageError("reloadconfig: this arbiter was not started from a configuration "
                                "file, there is nothing to re-read")
 
+        config = arbiter.config_source.check()     # a broken file gets an error reply, not "ok"
+
         def reload():
-            arbiter.reload_from_config()
+            arbiter.reload_from_config(config)
         return Deferred(reload)
 
 

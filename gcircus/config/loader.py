@@ -3,11 +3,14 @@
 ``load_config(path)`` reads the main file, then the files its ``[circus] include`` / ``include_dir`` name, resolves
 the environment sections, expands ``$(circus.env.X)`` references and converts every section (config_sections).
 
-What stops loading and what does not (Circus's behaviour, plus reporting):
+What stops loading and what does not:
 
 - a missing or unreadable main file, a syntax error in any file, or a bad ``[circus]`` value raise ConfigError;
-- a broken ``[watcher:…]``, ``[socket:…]`` or ``[plugin:…]`` section, a duplicate name or an unknown section kind
-  is reported in ``result['errors']`` and skipped — the rest of the configuration still loads;
+- a broken ``[watcher:…]``, ``[socket:…]`` or ``[plugin:…]`` section (a bad value, a hook or stream class that
+  cannot be imported, a missing virtualenv), a duplicate name or an unknown section kind is reported in
+  ``result['errors']`` and left out, so that every problem of the file is found in one go; whoever runs the
+  configuration then refuses the whole file (``check_loaded``): gcircusd does not start, reloadconfig changes
+  nothing;
 - an include pattern matching nothing, an ignored option, an ``[env:…]`` section matching no watcher are reported
   in ``result['warnings']``.
 
@@ -22,7 +25,7 @@ from gcircus.config.parser import ConfigError, IniDocument, Section
 from gcircus.config.sections import build_circus, build_plugin, build_socket, build_watcher
 from gcircus.converters import to_word_list
 
-__all__ = ["ConfigError", "load_config"]
+__all__ = ["ConfigError", "check_loaded", "load_config"]
 
 logger = logging.getLogger("gcircus.config")
 
@@ -56,6 +59,15 @@ def load_config(path, environ=None):
     for message in result["errors"]:
         logger.error(message)
     return result
+
+
+def check_loaded(config, path, consequence):
+    """Raise ConfigError listing every error of a loaded config, one per line; ``consequence`` says
+    what did not happen ("nothing was started")."""
+    errors = config["errors"]
+    if errors:
+        raise ConfigError("%s has %d error(s), %s:\n  %s" % (path, len(errors), consequence, "\n  ".join(errors)),
+                          errors)
 
 
 def _read_all(path, environ, warnings):

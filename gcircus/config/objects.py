@@ -1,12 +1,8 @@
 """Watchers and sockets from their loaded config sections (spec dicts), each remembering
 the spec it was built from so that reloadconfig can tell what changed."""
-import logging
-
 from gcircus.options import ARBITER_OPTIONS, VALUE
 from gcircus.sockets import CircusSocket
 from gcircus.watcher import Watcher
-
-logger = logging.getLogger("gcircus")
 
 # [circus] keys that land in the Arbiter's `options` (the rest are named parameters; stream_backend is the
 # watchers' default, which the config builder hands out itself).
@@ -30,24 +26,29 @@ def build_socket(spec):
 
 
 def watchers_from(config, backend, errors):
+    """The watchers of a loaded config; a watcher that cannot be built is reported in errors."""
     watchers = []
     for spec in config["watchers"]:
         try:
             watchers.append(build_watcher(spec, backend))
         except (ValueError, ImportError, KeyError, TypeError) as error:
-            message = "watcher %s: %s (skipped)" % (spec.get("name"), error)
-            logger.error(message)
-            errors.append(message)
+            errors.append("[watcher:%s]: %s" % (spec.get("name"), error))
     return watchers
 
 
 def sockets_from(config, errors):
+    """The sockets of a loaded config; a socket that cannot be built is reported in errors."""
     sockets = []
     for spec in config["sockets"]:
         try:
             sockets.append(build_socket(spec))
         except (ValueError, OSError) as error:
-            message = "socket %s: %s (skipped)" % (spec.get("name"), error)
-            logger.error(message)
-            errors.append(message)
+            errors.append("[socket:%s]: %s" % (spec.get("name"), error))
     return sockets
+
+
+def discard_watchers(watchers):
+    """Release watchers built for a configuration that is refused (their streams are open)."""
+    for watcher in watchers:
+        watcher.streams.close()
+        watcher.close()

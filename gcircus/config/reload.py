@@ -8,8 +8,8 @@ section is refused whole.
 import logging
 import os
 
-from gcircus.config.loader import load_config
-from gcircus.config.objects import ARBITER_OPTION_KEYS, sockets_from, watchers_from
+from gcircus.config.loader import check_loaded, load_config
+from gcircus.config.objects import ARBITER_OPTION_KEYS, discard_watchers, sockets_from, watchers_from
 from gcircus.config.parser import ConfigError
 
 logger = logging.getLogger("gcircus")
@@ -20,19 +20,23 @@ class ConfigSource:
     path: the INI file (None for a config built in memory: nothing to reload);
     config: the loaded configuration applied last; command_line: the [circus] keys
     gcircusd's options override (reloadconfig leaves them alone); backend: the
-    stream backend watchers get unless their section names one; errors: the
-    loader's findings at the last load."""
+    stream backend watchers get unless their section names one."""
 
-    def __init__(self, path, config, command_line=None, backend=None, errors=()):
+    def __init__(self, path, config, command_line=None, backend=None):
         self.path = path
         self.config = config
         self.command_line = dict(command_line or {})
         self.backend = backend
-        self.errors = list(errors)
 
-    def reload(self, arbiter):
-        """Apply the file's current content to arbiter (the `reloadconfig` command)."""
-        return reload_config(arbiter, self)
+    def check(self):
+        """Load the file as it is now; ConfigError listing every problem if it has any."""
+        config = load_config(self.path)
+        check_loaded(config, self.path, "reloadconfig refused, nothing was changed")
+        return config
+
+    def reload(self, arbiter, config=None):
+        """Apply the file's current content (or `config`, what check() returned) to arbiter."""
+        return reload_config(arbiter, self, config)
 
 
 def _changed_settings(old, new):
@@ -53,24 +57,22 @@ def _only_numprocesses_differs(old, new):
     return [key for key in keys if old.get(key) != new.get(key)] == ["numprocesses"]
 
 
-def reload_config(arbiter, source):
+def reload_config(arbiter, source, config=None):
     """Apply the config file's current content to a running arbiter; returns a summary.
 
-    A file that cannot be read or parsed, or that has a broken section (which a fresh start
-    would skip), raises ConfigError and nothing changes: applying the rest would remove the
-    watcher whose section has a typo.
+    A file that cannot be read or parsed, that has a broken section, or whose new or changed
+    watchers cannot be built raises ConfigError and nothing changes: applying the rest would
+    remove the watcher whose section has a typo.
     """
-    config = load_config(source.path)
-    if config["errors"]:
-        raise ConfigError("reloadconfig refused, nothing was changed: %s has %d error(s): %s" % (
-            source.path, len(config["errors"]), "; ".join(config["errors"])), config["errors"])
+    if config is None:
+        config = source.check()
+    plan = _WatcherPlan(arbiter, source.backend, config)    # builds before anything changes
     summary = {"settings": [], "sockets": {}, "watchers": {}, "plugins": {}}
     summary["settings"] = _apply_settings(arbiter, source, config["circus"])
     replaced_by_socket = _reload_sockets(arbiter, config, summary)
-    _reload_watchers(arbiter, source.backend, config, summary, replaced_by_socket)
+    summary["watchers"] = plan.apply(replaced_by_socket)
     _reload_plugins(arbiter, config, summary)
     source.config = config
-    source.errors = []
     return summary
 
 
@@ -176,35 +178,52 @@ def _reload_sockets(arbiter, config, summary):
             if any("circus.sockets.%s" % name in (w.cmd + str(w.args or "")).lower() for name in touched)}
 
 
-def _reload_watchers(arbiter, backend, config, summary, replaced_by_socket):
-    old = {w.name: w.config_spec for w in arbiter.watchers
-           if not w.name.startswith("plugin:")}
-    new = {}
-    for spec in config["watchers"]:
-        built = dict(spec)
-        if backend and "stream_backend" not in built:
-            built["stream_backend"] = backend
-        new[spec["name"]] = built
-    added, removed, changed = _diff_named(old, new)
-    changed = sorted(set(changed) | (replaced_by_socket & set(new) & set(old)))
-    resized = [name for name in changed if old[name] and _only_numprocesses_differs(old[name], new[name])]
-    for name in removed:
-        arbiter.rm_watcher(name)
-    for name in resized:
-        watcher = arbiter.get_watcher(name)
-        watcher.set_numprocesses(new[name]["numprocesses"])
-        watcher.config_spec = new[name]
-    replaced = [name for name in changed if name not in resized]
-    for name in replaced:
-        arbiter.rm_watcher(name)
-    errors = []
-    fresh = watchers_from({"watchers": [new[n] for n in replaced + added]}, backend, errors)
-    for watcher in sorted(fresh, key=lambda w: w.priority, reverse=True):
-        arbiter.add_existing_watcher(watcher)
-        if watcher.autostart and not watcher.on_demand:
-            watcher.start()
-    summary["watchers"] = {"added": added, "removed": removed, "replaced": replaced,
-                           "resized": resized, "errors": errors}
+class _WatcherPlan:
+    """The watcher side of a reload: built (not applied) first, so that a watcher that cannot be
+    built refuses the reload while nothing has changed yet."""
+
+    def __init__(self, arbiter, backend, config):
+        self.arbiter = arbiter
+        self.backend = backend
+        self.old = {w.name: w.config_spec for w in arbiter.watchers if not w.name.startswith("plugin:")}
+        self.new = {}
+        for spec in config["watchers"]:
+            built = dict(spec)
+            if backend and "stream_backend" not in built:
+                built["stream_backend"] = backend
+            self.new[spec["name"]] = built
+        self.added, self.removed, changed = _diff_named(self.old, self.new)
+        self.resized = [name for name in changed
+                        if self.old[name] and _only_numprocesses_differs(self.old[name], self.new[name])]
+        self.replaced = [name for name in changed if name not in self.resized]
+        errors = []
+        self.fresh = watchers_from({"watchers": [self.new[n] for n in self.replaced + self.added]}, backend, errors)
+        if errors:
+            discard_watchers(self.fresh)
+            raise ConfigError("reloadconfig refused, nothing was changed: %d watcher(s) cannot be built:\n  %s"
+                              % (len(errors), "\n  ".join(errors)), errors)
+
+    def apply(self, replaced_by_socket):
+        """Remove, resize and replace watchers; those whose socket changed are rebuilt too."""
+        arbiter = self.arbiter
+        by_socket = sorted((replaced_by_socket & set(self.new) & set(self.old))
+                           - set(self.replaced) - set(self.resized))
+        for name in self.removed:
+            arbiter.rm_watcher(name)
+        for name in self.resized:
+            watcher = arbiter.get_watcher(name)
+            watcher.set_numprocesses(self.new[name]["numprocesses"])
+            watcher.config_spec = self.new[name]
+        for name in self.replaced + by_socket:
+            arbiter.rm_watcher(name)
+        errors = []
+        fresh = self.fresh + watchers_from({"watchers": [self.new[n] for n in by_socket]}, self.backend, errors)
+        for watcher in sorted(fresh, key=lambda w: w.priority, reverse=True):
+            arbiter.add_existing_watcher(watcher)
+            if watcher.autostart and not watcher.on_demand:
+                watcher.start()
+        return {"added": self.added, "removed": self.removed, "replaced": sorted(self.replaced + by_socket),
+                "resized": self.resized, "errors": errors}
 
 
 def _reload_plugins(arbiter, config, summary):

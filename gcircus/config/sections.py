@@ -11,12 +11,12 @@ once; each message reads ``<file> [<section>] <key>: <reason>``.  Builders take 
 (see config_env) and append non-fatal remarks to a ``warnings`` list.
 """
 from gcircus import converters as conv
+from gcircus.config.imports import STREAM_KEYS, check_plugin_import, check_watcher_imports
 from gcircus.config.parser import ConfigError
 from gcircus.options import (API, ARBITER_OPTIONS, CIRCUS_LOADER_KEYS, KEYWISE, SOCKET_OPTIONS, STREAM_OPTION_TYPES,
                              VALUE, WATCHER_DEFAULTS, WATCHER_OPTIONS, REQUIRED)
 
 _ABSENT = object()
-STREAM_KEYS = ("stdout_stream", "stderr_stream")
 
 
 def _fields(table, absent=()):
@@ -130,6 +130,7 @@ def build_watcher(section, values, env, socket_names, warnings):
         watcher[stream_key] = _read_stream(reader, stream_key) or WATCHER_DEFAULTS[stream_key]
     _read_free_form(reader, watcher)
     _check_watcher(reader, watcher, socket_names)
+    check_watcher_imports(reader, watcher)
     reader.raise_errors()
     return watcher
 
@@ -196,9 +197,6 @@ def _check_watcher(reader, watcher, socket_names):
     stdin_socket = watcher["stdin_socket"]
     if stdin_socket is not None and stdin_socket.lower() not in socket_names:
         reader.error("stdin_socket", "unknown socket %r (no [socket:%s] section)" % (stdin_socket, stdin_socket))
-    for key in ("copy_path", "virtualenv"):
-        if watcher[key] and not watcher["copy_env"]:
-            reader.warn(key, "has no effect unless copy_env = true")
 
 
 def build_socket(section, values, warnings):
@@ -237,5 +235,7 @@ def build_plugin(section, values, warnings):
         plugin["use"] = use
     # plugins start before ordinary watchers (priority 0) unless told otherwise
     plugin["priority"] = reader.convert("priority", conv.to_int, 1)
+    if not reader.errors:
+        check_plugin_import(reader, plugin)
     reader.raise_errors()
     return plugin

@@ -20,7 +20,6 @@ import time
 import gevent
 from gevent.queue import Queue
 
-from gcircus.plugin_host import circus_names
 from gcircus.aliases import import_dotted
 from gcircus.converters import to_bool
 from gcircus.exc import CircusError
@@ -217,8 +216,6 @@ class PluginManager:
         """Import and register every configured plugin not registered yet (they start
         with the watchers, by priority). PluginLoadError leaves nothing registered."""
         specs = [dict(spec) for spec in self.arbiter.plugins]
-        if specs:
-            circus_names.install()   # `from circus.plugins import CircusPlugin` without Circus
         built = self._build(specs)
         for watcher in built:
             self._register(watcher)
@@ -263,8 +260,6 @@ class PluginManager:
                 self.arbiter.rm_watcher(name)
             except KeyError:
                 watcher.stop()   # already removed by an `rm`; make sure it is not running
-        if added:
-            circus_names.install()
         for spec in added:
             try:
                 (watcher,) = self._build([dict(spec)])

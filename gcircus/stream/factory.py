@@ -22,7 +22,7 @@ BUILTIN_STREAMS = {cls.__name__: cls for cls in (
 _ALIAS_PACKAGES = ('circus.stream.', 'gcircus.stream.')
 
 # Accepted for Circus compatibility (the polling delay of its long-gone thread redirector); means nothing here.
-_IGNORED_KEYS = ('refresh_time',)
+IGNORED_KEYS = ('refresh_time',)
 
 BACKENDS = ('gevent', 'thread')
 
@@ -70,7 +70,7 @@ def get_stream(conf, backend='gevent'):
         raise ValueError('invalid stream backend %r: expected one of %s' % (backend, ', '.join(BACKENDS)))
     if not conf:
         return None
-    options = {key: value for key, value in conf.items() if key not in _IGNORED_KEYS}
+    options = {key: value for key, value in conf.items() if key not in IGNORED_KEYS}
     if 'class' in options:
         stream = _instantiate(resolve_stream_class(options.pop('class')), options)
     elif 'stream' in options:

@@ -126,14 +126,19 @@ def virtualenv_paths(virtualenv, py_ver=None):
 
 
 def build_env(env=None, copy_env=False, copy_path=False, virtualenv=None, virtualenv_py_ver=None):
-    """The child's environment: empty unless copy_env (Circus keeps it so), then `env` on top."""
+    """The child's environment, in Circus's order: the daemon's (copy_env), PYTHONPATH = the
+    daemon's sys.path (copy_path), the watcher's env on top, then the virtualenv: its bin first
+    in PATH, its site-packages after the PYTHONPATH entries already there.
+
+    copy_path and virtualenv also work without copy_env (Circus refuses them): the child then
+    gets those variables and the watcher's env, nothing of the daemon's."""
     result = dict(os.environ) if copy_env else {}
-    result.update({str(k): str(v) for k, v in (env or {}).items()})
     if copy_path:
         result["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    result.update({str(k): str(v) for k, v in (env or {}).items()})
     if virtualenv:
         bin_dir, site_entries = virtualenv_paths(virtualenv, virtualenv_py_ver)
         result["PATH"] = os.pathsep.join([bin_dir] + [p for p in result.get("PATH", "").split(os.pathsep) if p])
         existing = [p for p in result.get("PYTHONPATH", "").split(os.pathsep) if p]
-        result["PYTHONPATH"] = os.pathsep.join(site_entries + existing)
+        result["PYTHONPATH"] = os.pathsep.join(existing + [p for p in site_entries if p not in existing])
     return result

@@ -5,19 +5,7 @@ import time
 
 import psutil
 
-_UNITS = "KMGTPEZY"
-
-
-def bytes2human(n):
-    """1023 -> '1023B', 10000 -> '9.77K' (1024-based, two decimals)."""
-    if n < 1024:
-        return "%dB" % n
-    value = float(n)
-    for unit in _UNITS:
-        value /= 1024.0
-        if value < 1024.0 or unit == _UNITS[-1]:
-            return "%.2f%s" % (value, unit)
-    return "%dB" % n  # unreachable: the loop always returns
+from gcircus.converters import bytes2human  # noqa: F401  (re-exported: Circus has it in circus.util)
 
 
 def format_cpu_time(cpu_times):

@@ -1,8 +1,9 @@
 """gcircusd against broken configurations: a specific message, never a traceback.
 
-Fatal problems (syntax, [circus] values, a missing file) exit 1 before anything
-starts; a broken watcher/socket/plugin section is reported and skipped while the
-rest of the configuration runs (Circus's behaviour).
+Any problem refuses the whole file: gcircusd exits 1 before anything starts and
+lists every problem with its file, section and key (a daemon running part of its
+configuration, or none of its watchers, is found broken much later). Only
+warnings (an include matching nothing, an empty section) let it start.
 """
 import os
 
@@ -21,7 +22,7 @@ FATAL = [
 CIRCUS_OVERRIDES = {"circus_float": "check_delay = soon\n", "circus_umask": "umask = 9z\n",
                     "log_level": "loglevel = loud\n"}
 
-SKIPPED = [
+REFUSED = [
     ("unknown_section", "[foo:bar]\nx = 1\n", "[foo:bar]: unknown section"),
     ("bad_integer", "[watcher:w]\ncmd = sleep 1\nnumprocesses = abc\n", "numprocesses: invalid integer 'abc'"),
     ("bad_signal", "[watcher:w]\ncmd = sleep 1\nstop_signal = SIGFOO\n", "stop_signal: invalid signal 'SIGFOO'"),
@@ -38,7 +39,10 @@ SKIPPED = [
      "no_such_module_xyz"),
     ("unknown_stream_class", "[watcher:w]\ncmd = sleep 1\nstdout_stream.class = no_such_pkg.Stream\n",
      "no_such_pkg.Stream"),
-    ("missing_include", "", "matches no file"),
+    ("plugin_not_importable", "[plugin:p]\nuse = no_such_pkg_xyz.Plugin\n", "use: cannot import plugin class"),
+    ("virtualenv_missing", "[watcher:w]\ncmd = sleep 1\nvirtualenv = /no/such/venv\n", "virtualenv '/no/such/venv'"),
+    ("duplicate_watcher", "[watcher:dup]\ncmd = sleep 121\n[watcher:DUP]\ncmd = sleep 122\n",
+     "duplicate watcher name 'DUP'"),
     ("stdin_socket", "[watcher:w]\ncmd = sleep 1\nstdin_socket = nosuch\n", "unknown socket 'nosuch'"),
     # listen() takes a C int: this one used to end the daemon with a 21-line OverflowError traceback
     ("backlog_overflow", "[socket:s]\nhost = 127.0.0.1\nport = 0\nbacklog = 2147483648\n",
@@ -100,34 +104,49 @@ def test_out_of_range_values_exit_1_with_one_line_each(workdir):
         daemon.kill()
 
 
-@pytest.mark.parametrize("name,body,message", SKIPPED, ids=[case[0] for case in SKIPPED])
-def test_broken_sections_are_reported_and_the_rest_runs(workdir, name, body, message):
+@pytest.mark.parametrize("name,body,message", REFUSED, ids=[case[0] for case in REFUSED])
+def test_broken_sections_refuse_the_whole_file(workdir, name, body, message):
     path, _ = write_config(workdir, body + GOOD)
-    if name == "missing_include":
-        with open(path) as handle:
-            text = handle.read()
-        with open(path, "w") as handle:
-            handle.write(text.replace("check_delay = 5\n", "check_delay = 5\ninclude = /nonexistent/*.ini\n"))
     daemon = Daemon(path)
     try:
-        daemon.wait_for(READY)
-        assert message in daemon.text()
-        assert [p.cmdline() for p in daemon.children()] == [["sleep", "120"]]
-        assert daemon.stop() == 0
-        assert "Traceback" not in daemon.text()
+        assert daemon.proc.wait(20) == 1
+        output = daemon.drain()
+        assert output.startswith("gcircusd: %s has 1 error(s), nothing was started:\n  %s" % (path, path)), output
+        assert message in output and "Traceback" not in output
+        assert READY not in output
     finally:
         daemon.kill()
 
 
-def test_duplicate_watcher_keeps_the_first_definition(workdir):
-    """Names are case-insensitive: the second [watcher:DUP] is reported and skipped, the first runs."""
-    path, _ = write_config(workdir, "[watcher:dup]\ncmd = sleep 121\n[watcher:DUP]\ncmd = sleep 122\n" + GOOD)
+def test_every_problem_is_listed_with_file_section_and_key(workdir):
+    body = ("[watcher:a]\ncmd = sleep 1\nnumprocesses = abc\nstop_signal = SIGFOO\n"
+            "[watcher:b]\ngraceful_timeout = soon\nstdout_stream.class = no_such_pkg_xyz.Stream\n"
+            "hooks.before_start = no_such_pkg_xyz.hook\n")
+    path, _ = write_config(workdir, body + GOOD)
+    daemon = Daemon(path)
+    try:
+        assert daemon.proc.wait(20) == 1
+        lines = daemon.drain().splitlines()
+        assert lines[0] == "gcircusd: %s has 6 error(s), nothing was started:" % path
+        assert [line.split(": ", 1)[0] for line in lines[1:]] == [
+            "  %s [watcher:a] %s" % (path, key) for key in ("numprocesses", "stop_signal")] + [
+            "  %s [watcher:b] %s" % (path, key) for key in (
+                "graceful_timeout", "cmd", "hooks.before_start", "stdout_stream.class")]
+    finally:
+        daemon.kill()
+
+
+def test_a_missing_include_only_warns(workdir):
+    path, _ = write_config(workdir, GOOD)
+    with open(path) as handle:
+        text = handle.read()
+    with open(path, "w") as handle:
+        handle.write(text.replace("check_delay = 5\n", "check_delay = 5\ninclude = /nonexistent/*.ini\n"))
     daemon = Daemon(path)
     try:
         daemon.wait_for(READY)
-        assert "duplicate watcher name 'DUP'" in daemon.text()
-        assert sorted(p.cmdline() for p in daemon.children()) == [["sleep", "120"], ["sleep", "121"]]
+        assert "matches no file" in daemon.text()
+        assert [p.cmdline() for p in daemon.children()] == [["sleep", "120"]]
         assert daemon.stop() == 0
-        assert "Traceback" not in daemon.text()
     finally:
         daemon.kill()

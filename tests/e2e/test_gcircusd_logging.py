@@ -52,16 +52,24 @@ def test_log_level_warning_hides_info_and_wins_over_the_file(workdir, daemons):
     assert "[INFO]" not in output and "[DEBUG]" not in output, output
 
 
-def test_config_findings_are_printed_once(workdir, daemons):
-    path, _ = write_config(workdir, "[watcher:bad]\ncmd = sleep 1\nnumprocesses = abc\n[watcher:empty]\n"
+def test_config_warnings_are_printed_once(workdir, daemons):
+    path, _ = write_config(workdir, "[watcher:empty]\n[socket:s]\nhost = 127.0.0.1\nport = 0\nprot = 80\n"
                                     + WATCHER)
     daemon = daemons(path)
     daemon.wait_for(READY)
-    error = [line for line in daemon.output if "numprocesses: invalid integer 'abc'" in line]
-    warning = [line for line in daemon.output if "[watcher:empty]: empty section ignored" in line]
-    assert len(error) == 1 and len(warning) == 1, daemon.text()
-    assert " gcircus.config[" in error[0] and "[ERROR]" in error[0] and error[0].endswith("(section skipped)")
-    assert "[WARNING]" in warning[0]
+    for finding in ("[watcher:empty]: empty section ignored", "[socket:s] prot: unknown socket option, ignored"):
+        found = [line for line in daemon.output if finding in line]
+        assert len(found) == 1, daemon.text()
+        assert " gcircus.config[" in found[0] and "[WARNING]" in found[0]
+
+
+def test_config_errors_refuse_the_file_before_logging_starts(workdir, daemons):
+    """Printed once, on stderr, with no log line format and no traceback: nothing was started."""
+    path, _ = write_config(workdir, "[watcher:bad]\ncmd = sleep 1\nnumprocesses = abc\n" + WATCHER)
+    daemon = daemons(path)
+    assert daemon.proc.wait(20) == 1
+    assert daemon.drain().strip() == ("gcircusd: %s has 1 error(s), nothing was started:\n"
+                                      "  %s [watcher:bad] numprocesses: invalid integer 'abc'" % (path, path))
 
 
 def test_log_output_file_is_reopened_after_rotation(workdir, daemons):

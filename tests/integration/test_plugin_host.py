@@ -243,8 +243,8 @@ def test_circus_names_are_served_by_gcircus_without_circus():
     import subprocess
     import sys
     script = "\n".join([
-        "from gcircus.plugin_host import circus_names",
-        "assert circus_names.install(force=True)",
+        "from gcircus.aliases import serve_circus_names",
+        "assert serve_circus_names(force=True)",
         "from circus.plugins import CircusPlugin",
         "from circus import logger, __version__",
         "from circus.util import to_bool, human2bytes",
@@ -310,7 +310,8 @@ def test_reloadconfig_adds_changes_and_removes_plugin_sections(tmp_path, endpoin
 
 
 def test_gcircusd_refuses_to_start_with_an_unimportable_plugin():
-    """The daemon names the section and the class, exits 1, starts no process."""
+    """The daemon names the section and the class, exits 1, starts no process (checked when the
+    file is loaded, before anything starts)."""
     from tests.e2e.daemon_support import Daemon, short_tmpdir, write_config
     workdir = short_tmpdir()
     path, _ = write_config(workdir, "[watcher:web]\ncmd = sleep 120\n\n[plugin:broken]\nuse = no.such.Plugin\n")
@@ -318,7 +319,7 @@ def test_gcircusd_refuses_to_start_with_an_unimportable_plugin():
     try:
         assert daemon.proc.wait(30) == 1
         output = daemon.drain()
-        assert "cannot start: plugin plugin:broken" in output and "no.such.Plugin" in output
+        assert "[plugin:broken] use: cannot import plugin class 'no.such.Plugin'" in output
         assert "Traceback" not in output
     finally:
         daemon.kill()

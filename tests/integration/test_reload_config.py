@@ -243,18 +243,47 @@ def test_a_broken_section_refuses_the_whole_reload(from_file):
     assert summary["watchers"]["replaced"] == ["a"] and summary["watchers"]["added"] == ["c"]
 
 
-def test_reloadconfig_command_reports_the_errors(from_file, log_lines):
+def test_reloadconfig_command_reports_the_errors(from_file):
+    """With or without waiting: the file is checked before the reply, a broken one gets an error."""
     arbiter, path = from_file(CIRCUS + RUNNING)
     before = pids(arbiter)
     path.write_text(CIRCUS + BROKEN)
     client = CircusClient(endpoint=arbiter.endpoint, timeout=10)
     try:
-        reply = client.call({"command": "reloadconfig", "properties": {"waiting": True}})
-        assert reply["status"] == "error" and reply["errno"] == 3, reply
-        assert "numprocesses: invalid integer 'tow'" in reply["reason"]
-        # without waiting the client has its ok already: the refusal goes to the log
-        assert client.call({"command": "reloadconfig", "properties": {}})["status"] == "ok"
+        for props in ({"waiting": True}, {}):
+            reply = client.call({"command": "reloadconfig", "properties": props})
+            assert reply["status"] == "error" and reply["errno"] == 3, reply
+            assert "reloadconfig refused, nothing was changed" in reply["reason"]
+            assert "numprocesses: invalid integer 'tow'" in reply["reason"]
     finally:
         client.stop()
-    log_lines.wait_for("failed after its reply: reloadconfig refused, nothing was changed")
     assert pids(arbiter) == before
+
+
+def test_an_unimportable_stream_class_keeps_the_running_watcher(from_file):
+    arbiter, path = from_file(CIRCUS + RUNNING)
+    before = pids(arbiter)
+    path.write_text(CIRCUS + RUNNING.replace("[watcher:b]\n", "[watcher:b]\nstdout_stream.class = no_such_pkg.Out\n"))
+    client = CircusClient(endpoint=arbiter.endpoint, timeout=10)
+    try:
+        reply = client.call({"command": "reloadconfig", "properties": {}})
+    finally:
+        client.stop()
+    assert reply["status"] == "error", reply
+    assert "[watcher:b] stdout_stream.class: cannot import stream class 'no_such_pkg.Out'" in reply["reason"]
+    assert pids(arbiter) == before and arbiter.get_watcher("b").is_active()
+
+
+def test_a_watcher_that_cannot_be_built_refuses_the_reload_before_any_change(from_file, events):
+    """The loader cannot see everything (a stream class may refuse its options when built): the new
+    watchers are built before anything is removed, replaced or added."""
+    arbiter, path = from_file(CIRCUS + RUNNING)
+    before = pids(arbiter)
+    path.write_text(CIRCUS + RUNNING.replace("sleep 120", "sleep 130")
+                    + "[watcher:c]\ncmd = sleep 122\nstdout_stream.class = tests.fixtures.streams.Refusing\n")
+    with pytest.raises(ConfigError) as raised:
+        arbiter.reload_from_config()
+    assert str(raised.value) == ("reloadconfig refused, nothing was changed: 1 watcher(s) cannot be built:\n"
+                                 "  [watcher:c]: refusing to be built")
+    assert pids(arbiter) == before and [w.name for w in arbiter.watchers] == ["a", "b"]
+    assert not [t for t, _ in events.events if t.endswith((".remove", ".add"))]

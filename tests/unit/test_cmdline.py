@@ -74,3 +74,32 @@ def test_static_argv_is_the_built_argv(cmd, args, shell, shell_args):
 ])
 def test_static_argv_declines_commands_with_variables(cmd, args, shell_args):
     assert cmdline.static_argv(cmd, args, shell_args is not None, shell_args) is None
+
+
+def _fake_virtualenv(tmp_path):
+    site = tmp_path / "venv" / "lib" / ("python%d.%d" % sys.version_info[:2]) / "site-packages"
+    site.mkdir(parents=True)
+    (tmp_path / "venv" / "bin").mkdir()
+    return str(tmp_path / "venv"), str(site)
+
+
+def test_virtualenv_site_packages_come_after_the_env_pythonpath(tmp_path):
+    """Circus's order: the watcher env's PYTHONPATH entries first, then the virtualenv's."""
+    venv, site = _fake_virtualenv(tmp_path)
+    env = build_env({"PYTHONPATH": "/app/src:/app/lib", "PATH": "/usr/bin"}, copy_env=True, virtualenv=venv)
+    assert env["PYTHONPATH"].split(os.pathsep) == ["/app/src", "/app/lib", site]
+    assert env["PATH"].split(os.pathsep) == [os.path.join(venv, "bin"), "/usr/bin"]
+
+
+def test_the_watcher_env_pythonpath_wins_over_copy_path():
+    """As Circus: copy_path sets PYTHONPATH to the daemon's sys.path, then the watcher's env applies."""
+    assert build_env({"PYTHONPATH": "/app"}, copy_env=True, copy_path=True)["PYTHONPATH"] == "/app"
+
+
+def test_copy_path_and_virtualenv_work_without_copy_env(tmp_path):
+    """No daemon environment is copied, but the options do what they say (Circus refuses them)."""
+    venv, site = _fake_virtualenv(tmp_path)
+    env = build_env({"A": "1"}, copy_path=True, virtualenv=venv)
+    assert sorted(env) == ["A", "PATH", "PYTHONPATH"]
+    assert env["PYTHONPATH"].split(os.pathsep) == [p for p in sys.path if p] + [site]
+    assert env["PATH"] == os.path.join(venv, "bin")

@@ -16,7 +16,9 @@ from gcircus.options import (API, ARBITER_OPTIONS, KEYWISE, SECTION, SOCKET_OPTI
                              WATCHER_OPTIONS)
 
 FIXTURES = os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir, "fixtures", "config"))
-ENVIRON = {"PATH": "/usr/bin:/bin", "HOME": "/home/operator", "GLOBAL": "from-os", "RUN_DIR": "/run/from-os"}
+# VENV_DIR: typed.ini's virtualenv must be a directory (the loader checks it); any will do
+ENVIRON = {"PATH": "/usr/bin:/bin", "HOME": "/home/operator", "GLOBAL": "from-os", "RUN_DIR": "/run/from-os",
+           "VENV_DIR": FIXTURES}
 
 
 def load(name, environ=ENVIRON):
@@ -160,7 +162,7 @@ def test_circus_env_in_socket_and_plugin_sections(circus_env):
     assert sock["path"] == "/run/from-env-section/web.sock"
     assert (sock["family"], sock["host"], sock["port"]) == ("AF_UNIX", None, None)
     plugin = circus_env["plugins"][0]
-    assert plugin["use"] == "mycompany.plugins.Audit"            # lower-case reference, upper-case variable
+    assert plugin["use"] == "tests.fixtures.audit_plugin.Audit"  # lower-case reference, upper-case variable
     assert plugin["target"] == "/run/from-env-section/audit.log"  # ((circus.env.X)) form
 
 
@@ -178,7 +180,8 @@ def test_raw_sections_hold_expanded_strings(circus_env):
     assert raw["circus"]["endpoint"] == "tcp://127.0.0.1:6555"
     assert raw["watcher:web"]["working_dir"] == "/run/web-only"
     assert raw["watcher:web"]["use_sockets"] == "true"
-    assert raw["plugin:audit"] == {"use": "mycompany.plugins.Audit", "target": "/run/from-env-section/audit.log"}
+    assert raw["plugin:audit"] == {"use": "tests.fixtures.audit_plugin.Audit",
+                                   "target": "/run/from-env-section/audit.log"}
 
 
 def test_default_environ_is_the_process_environment(monkeypatch):
@@ -254,7 +257,7 @@ def test_watcher_scalar_types(typed):
     assert (w["max_age"], w["max_age_variance"]) == (3600.0, 12.5)
     assert (w["respawn"], w["autostart"], w["on_demand"]) == (False, False, True)
     assert (w["close_child_stdin"], w["close_child_stdout"], w["close_child_stderr"]) == (False, True, True)
-    assert (w["virtualenv"], w["virtualenv_py_ver"]) == ("/srv/venv", "3.11")
+    assert (w["virtualenv"], w["virtualenv_py_ver"]) == (FIXTURES, "3.11")
     assert (w["min_uptime"], w["backoff_base"], w["backoff_max"]) == (2.5, 0.2, 60.0)
     assert w["args"] == '--flag "two words"'
 
@@ -270,9 +273,9 @@ def test_rlimits_from_rlimit_keys(typed):
 
 def test_hooks_from_hooks_keys(typed):
     assert by_name(typed["watchers"])["typed"]["hooks"] == {
-        "before_start": ("mycompany.hooks.check_db", False),
-        "after_reap": ("mycompany.hooks:log_exit", True),
-        "before_signal": ("mycompany.hooks.trace", False),
+        "before_start": ("tests.fixtures.hooks.yes", False),
+        "after_reap": ("tests.fixtures.hooks:no", True),
+        "before_signal": ("tests.fixtures.hooks.boom", False),
     }
 
 
@@ -367,7 +370,8 @@ def test_default_section_and_empty_sections_through_load_config():
 def test_entries_are_sorted_by_name(tmp_path):
     path = tmp_path / "order.ini"
     path.write_text("[watcher:b]\ncmd = b\n[watcher:a]\ncmd = a\n[watcher:c]\ncmd = c\n"
-                    "[plugin:z]\nuse = p.Z\n[plugin:y]\nuse = p.Y\n")
+                    "[plugin:z]\nuse = circus.plugins.flapping.Flapping\n"
+                    "[plugin:y]\nuse = circus.plugins.flapping.Flapping\n")
     config = load_config(str(path), environ={})
     assert [w["name"] for w in config["watchers"]] == ["a", "b", "c"]
     assert [p["name"] for p in config["plugins"]] == ["plugin:y", "plugin:z"]

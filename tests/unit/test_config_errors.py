@@ -1,11 +1,12 @@
-"""Broken configurations: what raises, what is reported and skipped, what only warns — and the exact messages.
+"""Broken configurations: what raises, what is reported, what only warns — and the exact messages.
 
 Each case is a small INI text written to ``<tmp>/bad.ini``; ``{path}`` in an expected message stands for that
-file.  Sections that are reported and skipped must not take the healthy ``[watcher:good]`` down with them.
+file.  The loader reports every broken section in ``errors`` (leaving it out) and goes on, so that one load
+finds every problem; whoever runs the file then refuses it whole (``check_loaded``).
 """
 import pytest
 
-from gcircus.config import ConfigError, load_config
+from gcircus.config import ConfigError, check_loaded, load_config
 
 GOOD = "\n[watcher:good]\ncmd = /bin/good\n"
 
@@ -43,8 +44,8 @@ FATAL = [
      "{path} [circus] stats_interval: invalid number '1e400' (must be finite)"),
 ]
 
-# (id, INI text, exact message) — the section is reported in result['errors'] and skipped
-SKIPPED = [
+# (id, INI text, exact message) — the section is reported in result['errors'] and left out
+REPORTED = [
     ("unknown-section-kind", "[foo:bar]\nx = 1\n",
      "{path} [foo:bar]: unknown section (expected [circus], [env], [env:NAMES], [watcher:NAME], "
      "[socket:NAME] or [plugin:NAME])"),
@@ -135,6 +136,27 @@ SKIPPED = [
      "{path} [watcher:web] warmup_delay: invalid number '1_0'"),
     ("blank-cmd", "[watcher:web]\ncmd =\n",
      "{path} [watcher:web] cmd: invalid command '' (must not be empty)"),
+    # what the section names in code or on disk is checked at load time too
+    ("unimportable-hook", "[watcher:web]\ncmd = x\nhooks.before_start = no_such_module_xyz.check\n",
+     "{path} [watcher:web] hooks.before_start: cannot import hook 'no_such_module_xyz.check': "
+     "No module named 'no_such_module_xyz'"),
+    ("hook-not-callable", "[watcher:web]\ncmd = x\nhooks.after_start = os.sep\n",
+     "{path} [watcher:web] hooks.after_start: 'os.sep' is not callable"),
+    ("unimportable-stream-class", "[watcher:web]\ncmd = x\nstdout_stream.class = no_such_pkg.Stream\n",
+     "{path} [watcher:web] stdout_stream.class: cannot import stream class 'no_such_pkg.Stream': "
+     "No module named 'no_such_pkg'"),
+    ("unknown-builtin-stream", "[watcher:web]\ncmd = x\nstderr_stream.class = FilStream\n",
+     "{path} [watcher:web] stderr_stream.class: unknown stream class 'FilStream'"),
+    ("stream-options-refused", "[watcher:web]\ncmd = x\nstdout_stream.class = fractions.Fraction\n"
+     "stdout_stream.colour = red\n",
+     "{path} [watcher:web] stdout_stream.class: fractions.Fraction does not take the options given (colour): "
+     "got an unexpected keyword argument 'colour'"),
+    ("missing-virtualenv", "[watcher:web]\ncmd = x\nvirtualenv = /no/such/venv\n",
+     "{path} [watcher:web] virtualenv: virtualenv '/no/such/venv' is not a directory"),
+    ("unimportable-plugin", "[plugin:audit]\nuse = no_such_pkg.Audit\n",
+     "{path} [plugin:audit] use: cannot import plugin class 'no_such_pkg.Audit': No module named 'no_such_pkg'"),
+    ("not-a-plugin", "[plugin:audit]\nuse = os.path.join\n",
+     "{path} [plugin:audit] use: 'os.path.join' is not a plugin class"),
 ]
 
 # (id, INI text, exact warning) — loads normally, with a warning
@@ -146,8 +168,6 @@ WARNED = [
      "{path} [circus] stats_endpoint: setting stats_endpoint turns statsd on (deprecated: set statsd = true)"),
     ("env-in-watcher", "[watcher:web]\ncmd = x\nenv = A=1\n",
      "{path} [watcher:web] env: ignored in a watcher section (use an [env:web] section)"),
-    ("copy-path-without-copy-env", "[watcher:web]\ncmd = x\ncopy_path = true\n",
-     "{path} [watcher:web] copy_path: has no effect unless copy_env = true"),
     ("unknown-socket-key", "[socket:web]\nprot = 80\n", "{path} [socket:web] prot: unknown socket option, ignored"),
     ("empty-section", "[watcher:web]\n", "{path} [watcher:web]: empty section ignored"),
 ]
@@ -161,17 +181,20 @@ def test_fatal_errors_raise_config_error(tmp_path, text, expected):
     assert str(caught.value) == expected.format(path=path)
 
 
-@pytest.mark.parametrize("text, expected", [case[1:] for case in SKIPPED], ids=[case[0] for case in SKIPPED])
-def test_broken_sections_are_reported_and_skipped(tmp_path, text, expected):
+@pytest.mark.parametrize("text, expected", [case[1:] for case in REPORTED], ids=[case[0] for case in REPORTED])
+def test_broken_sections_are_reported_and_the_file_refused(tmp_path, text, expected):
     path = write(tmp_path, text + GOOD)
     config = load_config(path, environ={})
     assert len(config["errors"]) == 1, config["errors"]
     assert config["errors"][0].startswith(expected.format(path=path))
-    assert "good" in [w["name"] for w in config["watchers"]]
+    assert "good" in [w["name"] for w in config["watchers"]]       # the rest was still read
+    with pytest.raises(ConfigError) as caught:
+        check_loaded(config, path, "nothing was started")
+    assert str(caught.value) == "%s has 1 error(s), nothing was started:\n  %s" % (path, config["errors"][0])
 
 
-def test_skipped_sections_leave_no_entry(tmp_path):
-    text = "".join(case[1] for case in SKIPPED if not case[0].startswith("duplicate"))
+def test_broken_sections_leave_no_entry(tmp_path):
+    text = "".join(case[1] for case in REPORTED if not case[0].startswith("duplicate"))
     config = load_config(write(tmp_path, text + GOOD), environ={})
     assert [w["name"] for w in config["watchers"]] == ["good"]
     assert config["sockets"] == [] and config["plugins"] == []
