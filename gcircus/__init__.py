@@ -1,9 +1,21 @@
-"""gcircus: Circus's API, config and wire protocol on one gevent hub."""
+"""gcircus: Circus's API, config and wire protocol on one gevent hub.
+
+Logging: gcircus logs on `gcircus` and its children (`gcircus.config`, ...), and `gcircus`
+hangs under Circus's `circus` logger. A logger configuration written for Circus
+(`[logger_circus] qualname = circus`) gets every line gcircus writes, plugins logging
+through `circus` included, while `logging.getLogger("gcircus")` still reaches them all and
+the lines still say which one wrote them.
+"""
+import logging
 import os
 
 from gcircus.options import ARBITER_OPTIONS, DEFAULT_ENDPOINT, DEFAULT_PUBSUB, DEFAULT_STATS
 
 __version__ = "0.1.0"
+
+# Python names parents by dotted prefix only; `gcircus` becomes a child of `circus` by hand, once,
+# before anything logs (gcircus's own loggers are all `gcircus` or below it).
+logging.getLogger("gcircus").parent = logging.getLogger("circus")
 
 __all__ = ["get_arbiter", "DEFAULT_ENDPOINT", "DEFAULT_PUBSUB", "DEFAULT_STATS", "__version__"]
 _ARBITER = ARBITER_OPTIONS

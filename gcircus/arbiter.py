@@ -342,6 +342,8 @@ class Arbiter:
     def begin_stopping(self):
         """Mark the arbiter stopping, at once and without yielding: from here on nothing
         spawns, mutating commands are refused and warmup pauses end. stop() does the rest."""
+        if not self._stopping:
+            logger.info("Arbiter stopping: every watcher is stopped, then the control plane")
         self._stopping = True
         self._stopping_event.set()
 

@@ -79,8 +79,22 @@ def _load_logger_config(path):
     except LoggingSetupError:
         raise
     except Exception as error:
-        raise LoggingSetupError("logger config %r is invalid: %s" % (path, error)) from error
+        raise LoggingSetupError("logger config %r is invalid: %s" % (path, _with_causes(error))) from error
     return True
+
+
+def _with_causes(error):
+    """The error's message followed by its causes' (dictConfig says "Unable to configure handler 'x'";
+    why, e.g. "No module named 'raven'", is in the exception it chains)."""
+    messages = []
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        text = str(error) or type(error).__name__
+        if text not in messages:
+            messages.append(text)
+        error = error.__cause__ or error.__context__
+    return ": ".join(messages)
 
 
 def _dict_config(config):

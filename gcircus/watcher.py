@@ -173,6 +173,7 @@ class Watcher:
         self.state = target
         event = _STATE_EVENTS.get(target)
         if event is not None:
+            logger.info("%s %s", self.name, "started" if target is WatcherState.ACTIVE else "stopped")
             self._event(event)
 
     def _spawn_greenlet(self, name, function, *args, delay=0):

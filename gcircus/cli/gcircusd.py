@@ -252,6 +252,8 @@ def _serve(args, config, report):
             logger.error("restart: %s; keeping the previous configuration", error)
             config, previous = previous, None
             continue
+        logger.info("gcircusd %s starting (pid %d, config %s): %s", __version__, os.getpid(), args.config,
+                    _endpoints(arbiter))
         raise_open_files_limit(fds_needed(arbiter.watchers))
         if report.fd is not None:
             gevent.spawn(_report_when_serving, arbiter, report)
@@ -264,6 +266,7 @@ def _serve(args, config, report):
         finally:
             report.send("the daemon stopped while starting; see its log")
         if not arbiter.restart_requested:
+            logger.info("gcircusd %s exiting (pid %d)", __version__, os.getpid())
             return 0
         logger.info("restarting from %s", args.config)
         try:
@@ -272,6 +275,16 @@ def _serve(args, config, report):
             logger.error("restart: %s; keeping the previous configuration", error)
         else:
             _report_config(config)
+
+
+def _endpoints(arbiter):
+    """`control X, events Y[, stats Z][, multicast M][, dashboard D]`: where operators and tools reach
+    this daemon."""
+    dashboard = "http://%s:%s" % (arbiter.httpd_host, arbiter.httpd_port) if arbiter.httpd else None
+    found = [("control", arbiter.endpoint), ("events", arbiter.pubsub_endpoint),
+             ("stats", arbiter.stats_endpoint), ("multicast", arbiter.options.get("multicast_endpoint")),
+             ("dashboard", dashboard)]
+    return ", ".join("%s %s" % (what, where) for what, where in found if where)
 
 
 def _report_when_serving(arbiter, report):

@@ -20,11 +20,11 @@ def workdir():
 
 @pytest.fixture
 def daemons():
-    """daemons(config_path, *args) -> a started Daemon, killed (with its children) at teardown."""
+    """daemons(config_path, *args, env=None) -> a started Daemon, killed (with its children) at teardown."""
     started = []
 
-    def start(path, *args):
-        daemon = Daemon(path, *args)
+    def start(path, *args, env=None):
+        daemon = Daemon(path, *args, env=env)
         started.append(daemon)
         return daemon
 

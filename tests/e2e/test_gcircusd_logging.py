@@ -8,6 +8,7 @@ import signal
 
 import pytest
 
+from gcircus import __version__
 from tests.e2e.daemon_support import (
     READY,
     call,
@@ -179,3 +180,110 @@ def test_invalid_logger_config_is_a_clear_error(workdir, daemons):
     assert daemon.proc.wait(20) == 1
     output = daemon.drain()
     assert output.startswith("gcircusd: logger config %r is invalid:" % config) and "Traceback" not in output
+
+
+CIRCUS_LOGGER_CONFIG = """\
+[loggers]
+keys = root, circus
+
+[handlers]
+keys = rootfile, circusfile
+
+[formatters]
+keys = plain
+
+[logger_root]
+level = INFO
+handlers = rootfile
+
+[logger_circus]
+level = INFO
+handlers = circusfile
+qualname = circus
+propagate = 0
+
+[handler_rootfile]
+class = FileHandler
+args = (%r, "a")
+formatter = plain
+
+[handler_circusfile]
+class = FileHandler
+args = (%r, "a")
+formatter = plain
+
+[formatter_plain]
+format = %%(name)s %%(levelname)s %%(message)s
+"""
+
+CIRCUS_LOGGING_PLUGIN = '''
+import logging
+
+from circus.plugins import CircusPlugin
+
+
+class Hello(CircusPlugin):
+    def handle_init(self):
+        logging.getLogger("circus").info("plugin says hello")
+
+    def handle_recv(self, data):
+        pass
+'''
+
+
+def test_a_circus_logger_config_gets_every_gcircus_line(workdir, daemons):
+    """`[logger_circus] qualname = circus` (a loggerconfig written for Circus) gets the daemon's lines,
+    the config loader's and the plugins' that log through `circus`; propagate = 0 keeps them from root."""
+    root_log, circus_log = os.path.join(workdir, "root.log"), os.path.join(workdir, "circus.log")
+    config = os.path.join(workdir, "logging.ini")
+    with open(config, "w") as handle:
+        handle.write(CIRCUS_LOGGER_CONFIG % (root_log, circus_log))
+    with open(os.path.join(workdir, "hello_plugin.py"), "w") as handle:
+        handle.write(CIRCUS_LOGGING_PLUGIN)
+    path, _ = write_config(workdir, "loggerconfig = %s\n[watcher:empty]\n" % config + WATCHER
+                           + "[plugin:hello]\nuse = hello_plugin.Hello\n")
+    daemon = daemons(path, env=dict(os.environ, PYTHONPATH=workdir, PYTHONUNBUFFERED="1"))
+    text = wait_for_file(circus_log, lambda text: READY in text and "plugin says hello" in text)
+    assert "gcircus INFO %s" % READY in text
+    assert "gcircus.config WARNING" in text and "circus INFO plugin says hello" in text
+    assert "gcircus INFO w started" in text
+    assert daemon.stop() == 0
+    with open(circus_log) as handle:
+        assert "gcircus INFO w stopped" in handle.read()
+    with open(root_log) as handle:
+        assert "gcircus" not in handle.read()
+
+
+def test_the_daemon_logs_its_lifecycle(workdir, daemons):
+    path, endpoint = write_config(workdir, WATCHER)
+    daemon = daemons(path)
+    daemon.wait_for(READY)
+    starting = next(line for line in daemon.output if "gcircusd " in line and " starting" in line)
+    assert starting.endswith("gcircusd %s starting (pid %d, config %s): control %s, events ipc://%s/pub.sock" % (
+        __version__, daemon.proc.pid, path, endpoint, workdir)), starting
+    daemon.wait_for("[INFO] w started")
+    assert daemon.stop() == 0
+    text = daemon.text()
+    assert "[INFO] got signal SIGTERM: quit" in text and "[INFO] w stopped" in text
+    assert text.rstrip().endswith("[INFO] gcircusd %s exiting (pid %d)" % (__version__, daemon.proc.pid)), text
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ini"])
+def test_a_logger_config_that_fails_shows_the_cause(workdir, daemons, suffix):
+    """A handler whose module is missing: the message says which module (dictConfig alone says only
+    "Unable to configure handler")."""
+    config = os.path.join(workdir, "logging" + suffix)
+    with open(config, "w") as handle:
+        if suffix == ".json":
+            json.dump({"version": 1, "handlers": {"sentry": {"class": "raven.handlers.logging.SentryHandler"}},
+                       "root": {"handlers": ["sentry"]}}, handle)
+        else:
+            handle.write("[loggers]\nkeys = root\n[handlers]\nkeys = sentry\n[formatters]\nkeys =\n"
+                         "[logger_root]\nhandlers = sentry\n[handler_sentry]\n"
+                         "class = raven.handlers.logging.SentryHandler\nargs = ()\n")
+    path, _ = write_config(workdir, WATCHER)
+    daemon = daemons(path, "--logger-config", config)
+    assert daemon.proc.wait(20) == 1
+    output = daemon.drain()
+    assert output.startswith("gcircusd: logger config %r is invalid: " % config), output
+    assert "No module named 'raven'" in output and "Traceback" not in output
