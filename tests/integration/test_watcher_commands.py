@@ -165,8 +165,8 @@ def test_copy_env_copy_path_and_virtualenv(run_arbiter, events, tmp_path, monkey
     assert env["GCIRCUS_TEST_MARK"] == "yes" and env["OWN"] == "1"
     assert env["PATH"].split(os.pathsep)[0] == str(venv / "bin")
     paths = env["PYTHONPATH"].split(os.pathsep)
-    assert paths[:2] == [str(site / "extra_dir"), str(site)]
-    assert [p for p in sys.path if p][0] in paths
+    # Circus's order: the PYTHONPATH already there (copy_path: the daemon's sys.path), then the virtualenv's
+    assert paths == [p for p in sys.path if p] + [str(site / "extra_dir"), str(site)]
 
 
 def test_virtualenv_must_exist():
