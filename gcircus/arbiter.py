@@ -191,6 +191,7 @@ class Arbiter:
             self.controller.start()
             self.services.append(self.controller)
         self._start_stats()
+        self._start_discovery()
         self._start_plugins()
         self._start_httpd()
 
@@ -226,6 +227,13 @@ class Arbiter:
         self.stats_streamer = start_stats(self)
         if self.stats_streamer is not None:
             self.services.append(self.stats_streamer)
+
+    def _start_discovery(self):
+        """Circus's multicast discovery, only when multicast_endpoint is set (and there is a controller)."""
+        if self.options.get("multicast_endpoint") and self.endpoint is not None:
+            from gcircus.endpoints.discovery import DiscoveryResponder
+            self.services.append(DiscoveryResponder(self.options["multicast_endpoint"],
+                                                    lambda: self.endpoint).start())
 
     def _start_plugins(self):
         """The same plugin manager serves every start of one arbiter (reloadconfig changes it)."""
