@@ -26,7 +26,8 @@ class ThreadedStream:
     def __init__(self, inner, max_pending=16, close_timeout=30.0):
         self.inner = inner
         self.close_timeout = close_timeout
-        self._jobs = gevent.queue.Queue(max_pending)
+        self.max_pending = max_pending
+        self._jobs = None           # the queue, built by the worker's hub (see _submit)
         self._worker_running = False
         self._failing = False       # an incident is logged once, until a call succeeds again
 
@@ -57,6 +58,11 @@ class ThreadedStream:
 
     def _submit(self, func, *args):
         done = gevent.event.Event()
+        if not self._worker_running:
+            # A queue belongs to the hub that creates it, and a stream built in one thread may write
+            # in another's (a background arbiter): with no worker the queue is empty, so a fresh one
+            # on this hub loses nothing.
+            self._jobs = gevent.queue.Queue(self.max_pending)
         self._jobs.put((func, args, done))
         if not self._worker_running:
             self._worker_running = True

@@ -152,3 +152,26 @@ def test_attributes_are_read_from_the_inner_stream():
     assert stream.get_nowait() == chunk(b'x')
     assert stream.get_nowait() == {'data': b'', 'pid': 1, 'name': 'stdout', 'eof': True}
     assert stream.empty()
+
+
+def test_a_stream_built_in_one_thread_writes_from_another_threads_hub():
+    """A background arbiter builds its watchers' streams in the caller's thread and writes from its
+    own: a full queue must wait on the writing hub, not on the builder's."""
+    gevent.get_hub()                    # the building thread has a hub of its own
+    inner = Recorder()
+    stream = ThreadedStream(inner, max_pending=1)
+    failures = []
+
+    def write_from_another_hub():
+        try:
+            for number in range(20):
+                stream(chunk(number))
+            stream.close()
+        except BaseException as error:     # reported to the test's thread
+            failures.append(error)
+
+    writer = threading.Thread(target=write_from_another_hub, daemon=True)
+    writer.start()
+    writer.join(30)
+    assert not writer.is_alive() and not failures
+    assert inner.calls == list(range(20)) + ['close']
