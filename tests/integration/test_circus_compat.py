@@ -15,6 +15,7 @@ import gevent.subprocess
 import pytest
 
 from gcircus.watcher import Watcher
+from tests.support.wait import wait_until
 
 circus = pytest.importorskip("circus", reason="Circus 0.19.0 is a test dependency (pip install '.[test]')")
 
@@ -158,9 +159,12 @@ def test_circus_client_gets_circus_reply_shapes(served_arbiter, circus_call):
     assert set(check("start", ["info"], name="added", waiting=True)["info"]) == {"started", "kept"}
     assert set(check("restart", ["info"], name="added", waiting=True)["info"]) == {"stopped", "started", "kept"}
     assert set(check("reload", ["info"], name="web", waiting=True)["info"]) == {"stopped", "started", "kept"}
-    check("signal", [], name="web", signum="USR1")
+    signalled = set(web.processes)
+    check("signal", [], name="web", signum="USR1")      # kills `sleep`: the watcher replaces it
     check("kill", [], name="added", signum="TERM", waiting=True)
-    pid = str(web.processes and next(iter(web.processes)))
+    wait_until(lambda: len(web.processes) == 1 and not set(web.processes) & signalled, 20,
+               "the replacement of the process killed by USR1")
+    pid = str(next(iter(web.processes)))
     assert pid in check("stats", ["infos"])["infos"]["web"]
     assert check("stats", ["name", "info"], name="web")["name"] == "web"
     assert check("stats", ["process", "info"], name="web", process=int(pid))["info"]["pid"] == int(pid)
