@@ -58,6 +58,10 @@ _STATE_EVENTS = {WatcherState.ACTIVE: "start", WatcherState.STOPPED: "stop"}
 class Watcher:
     """Manages the processes of one command (Circus's API and options)."""
 
+    # What spawn_process builds for each child. A seam for subclasses (and for the decision tests,
+    # which script exits with a fake process instead of forking).
+    process_class = Process
+
     def __init__(self, name, cmd, args=None, numprocesses=_D["numprocesses"], warmup_delay=_D["warmup_delay"],
                  working_dir=None, shell=_D["shell"], uid=None, max_retry=_D["max_retry"], gid=None,
                  send_hup=_D["send_hup"], env=None, stopped=True, graceful_timeout=_D["graceful_timeout"],
@@ -470,7 +474,7 @@ class Watcher:
         process_sockets = ProcessSockets(self)  # so_reuseport: a fresh socket per process
         try:
             sockets = process_sockets.fds()
-            process = Process(
+            process = self.process_class(
                 self._next_wid(), self.cmd, args=self.args, working_dir=self.working_dir,
                 shell=self.shell, uid=self.uid, gid=self.gid, env=self.child_env,
                 rlimits=self.rlimits, executable=self.executable, use_fds=self.use_sockets,
