@@ -69,7 +69,11 @@ class FakeProcess:
         return []
 
     def check_exit(self):
-        pass
+        """Nothing to collect: every exit is reported through exit()."""
+
+    def exit_pending(self):
+        """No exit sits unreported in a fake kernel."""
+        return False
 
     def age(self):
         return (self.ended or time.time()) - self.started
