@@ -68,6 +68,12 @@ class FakeProcess:
     def children(self, recursive=False):
         return []
 
+    def has_exited(self):
+        return self.exited.is_set()
+
+    def wait_exited(self, timeout=None):
+        return self.exited.wait(timeout)
+
     def check_exit(self):
         """Nothing to collect: every exit is reported through exit()."""
 
