@@ -1,6 +1,6 @@
 """What every wire command shares: the Command base class, property checking,
 watcher lookup, and Deferred, the marker for operations that may finish after
-the reply (Circus's asynchronous commands, spec §1.5).
+the reply (Circus's asynchronous commands: `waiting` decides whether the reply waits for the work).
 
 A command module holds the client half (argparse flags, building the message,
 formatting the reply for humans) above the daemon half (validate, execute).
@@ -14,7 +14,7 @@ from gcircus.exc import MessageError
 
 
 class Deferred:
-    """Work the controller runs after validation (spec §1.5).
+    """Work the controller runs after validation, before or after the reply (the `waiting` property).
 
     Without `waiting` the client gets `ok` at once and `run` goes on in the
     background; with `waiting` the reply carries run's result. `finish`, if

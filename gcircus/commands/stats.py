@@ -1,4 +1,4 @@
-"""stats: process information of the watchers (spec §2.2 stats, §5.5)."""
+"""stats: process information of the watchers (per process, with extended hook data when asked)."""
 from gcircus.commands.base import Command, check_bool, check_name, convert_property, get_watcher
 from gcircus.converters import to_int
 from gcircus.exc import MessageError
