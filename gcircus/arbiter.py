@@ -114,6 +114,9 @@ class Arbiter:
         self.restart_requested = False
         self.hub_guard = None        # measures the hub while the arbiter runs (see hub_stalls())
         self._stopping_event = Event()   # set with _stopping: cuts warmup pauses short
+        # callables (arbiter, event) told "ready", "reloading" and "stopping" (systemd's notify protocol)
+        self.lifecycle_listeners = []
+        self.critical_failure = None     # why a critical watcher stopped the arbiter, once one did
         for watcher in watchers or []:
             self._register(watcher)
 
@@ -307,6 +310,7 @@ class Arbiter:
         self.start_watchers()
         logger.info("Arbiter now waiting for commands")
         self.started.set()
+        self.announce("ready")
         self._stopped.wait()
 
     @property
@@ -350,10 +354,14 @@ class Arbiter:
     def begin_stopping(self):
         """Mark the arbiter stopping, at once and without yielding: from here on nothing
         spawns, mutating commands are refused and warmup pauses end. stop() does the rest."""
+        announce = not self._stopping
         if not self._stopping:
             logger.info("Arbiter stopping: every watcher is stopped, then the control plane")
         self._stopping = True
         self._stopping_event.set()
+        if announce:
+            # a restart from the config file is a reload to whoever watches the daemon
+            self.announce("reloading" if self.restart_requested else "stopping")
 
     @on_owner_hub
     def stop_watchers(self, watchers=None, raise_error=False):
@@ -479,13 +487,17 @@ class Arbiter:
         """prereload_fn, reopen log files, then reload every watcher by priority."""
         if self._stopping:
             return
-        if self.prereload_fn is not None:
-            self.prereload_fn(self)
-        _reopen_log_files()
-        logger.info("reloading all watchers")
-        for watcher in self.iter_watchers():
-            watcher.reload(graceful=graceful, sequential=sequential)
-        logger.info("all watchers reloaded")
+        self.announce("reloading")
+        try:
+            if self.prereload_fn is not None:
+                self.prereload_fn(self)
+            _reopen_log_files()
+            logger.info("reloading all watchers")
+            for watcher in self.iter_watchers():
+                watcher.reload(graceful=graceful, sequential=sequential)
+            logger.info("all watchers reloaded")
+        finally:
+            self._announce_ready_again()
 
     @on_owner_hub
     def restart(self):
@@ -504,7 +516,33 @@ class Arbiter:
         from it), as the `reloadconfig` command does."""
         if self.config_file is None:
             raise ArgumentError("this arbiter was not started from a config file: nothing to reload")
-        return self.config_source.reload(self, config)
+        self.announce("reloading")
+        try:
+            return self.config_source.reload(self, config)
+        finally:
+            self._announce_ready_again()
+
+    def announce(self, event):
+        """Tell the lifecycle listeners (systemd notify): "ready", "reloading" or "stopping"."""
+        for listener in list(self.lifecycle_listeners):
+            try:
+                listener(self, event)
+            except Exception:
+                logger.exception("lifecycle listener %r failed on %s", listener, event)
+
+    def _announce_ready_again(self):
+        if self.started.is_set() and not self._stopping:
+            self.announce("ready")
+
+    def watcher_gave_up(self, watcher):
+        """A watcher stopped for good without being asked (watcher.gave_up says why). A critical
+        one stops the arbiter: critical_failure says why, and gcircusd exits non-zero."""
+        if not watcher.critical or self._stopping or self.critical_failure is not None:
+            return
+        self.critical_failure = "critical watcher %s gave up: %s" % (watcher.name, watcher.gave_up)
+        logger.critical("%s; stopping every watcher and the daemon", self.critical_failure)
+        job = gevent.spawn(self.stop)    # not in the caller's greenlet: it holds the watcher's lock
+        job.name = "critical[%s]" % watcher.name
 
     @on_owner_hub
     def rebind(self, key, endpoint):

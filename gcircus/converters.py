@@ -309,6 +309,9 @@ to_log_level = to_choice(LOG_LEVELS)
 #: ``stream_backend``: output streams pumped by the hub or by threads.
 STREAM_BACKENDS = ("gevent", "thread")
 to_stream_backend = to_choice(STREAM_BACKENDS)
+#: ``logformat`` / ``--log-format``: Circus's text lines, or one JSON object per line.
+LOG_FORMATS = ("text", "json")
+to_log_format = to_choice(LOG_FORMATS)
 
 
 # -- strings and structured values (INI gives strings; the wire also gives lists and objects) ------------

@@ -1,19 +1,44 @@
-"""Daemon logging as circusd does it: one format, outputs `-`/stdout/stderr, a file path
-(reopened after external rotation), `syslog://`, or a logging config file."""
+"""Daemon logging as circusd does it: outputs `-`/stdout/stderr, a file path (reopened
+after external rotation), `syslog://`, or a logging config file; as Circus's text lines,
+or as one JSON object per line (`--log-format json`) for log shippers."""
 import json
 import logging
 import logging.config
 import logging.handlers
 import os
 import sys
+import time
 from urllib.parse import urlparse
 
 from gcircus.config.parser import check_regular_file
-from gcircus.converters import LOG_LEVELS
+from gcircus.converters import LOG_FORMATS, LOG_LEVELS
 
 LOG_FORMAT = "%(asctime)s %(name)s[%(process)d] [%(levelname)s] %(message)s"
 DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 SYSLOG_DATE_FORMAT = "%b %d %H:%M:%S"
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line: time (UTC, ISO 8601 with milliseconds), level,
+    logger, message, pid, and exc (the formatted traceback) when there is one."""
+
+    def format(self, record):
+        entry = {
+            "time": "%s.%03dZ" % (self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), record.msecs),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        # a message with newlines stays on one line: json escapes them
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+JsonFormatter.converter = time.gmtime
 
 
 class LoggingSetupError(ValueError):
@@ -132,13 +157,18 @@ def release_handlers():
                 pass
 
 
-def configure_logging(level="info", output="-", logger_config=None):
+def configure_logging(level="info", output="-", logger_config=None, log_format="text"):
     """Apply the daemon's logging options; raises LoggingSetupError naming the bad option."""
     number = _level_number(level)
+    if (log_format or "text") not in LOG_FORMATS:
+        raise LoggingSetupError("log format %r: use one of %s" % (log_format, ", ".join(LOG_FORMATS)))
     if logger_config and _load_logger_config(logger_config):
         return
     handler, date_format = _handler_for(output or "-")
-    handler.setFormatter(logging.Formatter(LOG_FORMAT, date_format))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(LOG_FORMAT, date_format))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

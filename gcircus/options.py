@@ -117,6 +117,8 @@ WATCHER_OPTIONS = _table(
     # Ours: the kernel SIGKILLs the processes if the daemon dies (SIGKILL, OOM killer), so a restarted
     # daemon never finds them running beside its new ones; false lets them outlive a crash.
     _W("die_with_daemon", True, conv.to_bool, add=True, report=True, param=False),
+    # Ours: a critical watcher that gives up (max_retry, Flapping) stops the daemon: gcircusd exits 3
+    _W("critical", False, conv.to_bool, set=MANAGE, report=True, param=False),
     # Accepted and unused by Circus's watcher: kept as free-form options (typed, so a typo is caught)
     _W("retry_in", None, conv.to_duration, set=MANAGE, add=True, param=False, attribute=False),
     _W("check_flapping", None, conv.to_bool, param=False, attribute=False),
@@ -181,6 +183,8 @@ ARBITER_OPTIONS = _table(
     _A("loglevel", None, conv.to_log_level, param=False, live=True),
     _A("logoutput", None, conv.to_optional_str, param=False),
     _A("loggerconfig", None, conv.to_optional_str, param=False),
+    # text, or json: one JSON object per log line (gcircusd --log-format)
+    _A("logformat", None, conv.to_log_format, param=False),
     _A("fqdn_prefix", None, conv.to_optional_str, param=False),
     # the default stream_backend of the watchers, read by the config builder (not an Arbiter keyword)
     _A("stream_backend", "gevent", conv.to_stream_backend, param=False),

@@ -112,6 +112,7 @@ class Watcher:
         self.min_uptime = float(opt["min_uptime"])
         self.backoff_base = float(opt["backoff_base"])
         self.backoff_max = float(opt["backoff_max"])
+        self.critical = bool(opt["critical"])   # giving up stops the arbiter (Arbiter.watcher_gave_up)
         extend_import_path(self.env)  # as Circus: hooks and streams may live where the env's PYTHONPATH says
         self.hooks = Hooks(opt["hooks"])
         # Circus's `loop` (a tornado IOLoop) means nothing on one gevent hub: accepted, not kept as an option
@@ -152,6 +153,7 @@ class Watcher:
         self._stops_pending = 0
         self._stop_wake = Event()
         self._info_sampler = None      # a ProcessSampler, from the first info() on
+        self.gave_up = None            # why it stopped for good without being asked; None otherwise
 
     # -- events and hooks ------------------------------------------------------------
 
@@ -313,7 +315,9 @@ class Watcher:
         if self.max_retry != -1 and self._spawn_failure_streak > self.max_retry:
             logger.error("%s: giving up after %d failed spawns in a row (max_retry %d): stopping the "
                          "watcher", self.name, self._spawn_failure_streak, self.max_retry)
-            self._stop_locked()  # callers hold the lock; the stop is part of their decision
+            # callers hold the lock; the stop is part of their decision
+            self._give_up_locked("%d failed spawns in a row (max_retry %d)"
+                                 % (self._spawn_failure_streak, self.max_retry))
             return
         delay = self._backoff_delay(self._spawn_failure_streak)
         logger.warning("%s: spawn failure %d in a row, %s", self.name, self._spawn_failure_streak,
@@ -741,6 +745,7 @@ class Watcher:
             self._ensure_supervisor()
             self._set_state(WatcherState.STARTING)
             self._crash_streak = self._spawn_failure_streak = 0
+            self.gave_up = None
             self.streams.open()
             started = self._fill()
             if self.state is not WatcherState.STARTING:
@@ -793,6 +798,20 @@ class Watcher:
         self._set_state(WatcherState.STOPPED)  # publishes `stop`
         self.call_hook("after_stop")
         return [p.pid for p in processes]
+
+    @on_owner_hub
+    def give_up(self, reason):
+        """Stop for good because the watcher cannot be kept up (a supervising plugin decided so):
+        `gave_up` says why until the next start, and a critical watcher stops the arbiter."""
+        with self._lock:
+            return self._give_up_locked(reason)
+
+    def _give_up_locked(self, reason):
+        self.gave_up = reason
+        stopped = self._stop_locked()
+        if self.arbiter is not None:
+            self.arbiter.watcher_gave_up(self)
+        return stopped
 
     @on_owner_hub
     def restart(self):

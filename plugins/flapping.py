@@ -7,7 +7,8 @@ for ever), active (true).
 
 When `attempts` processes of a watcher died within `window` seconds, the
 watcher is stopped and started again `retry_in` seconds later; after
-`max_retry` such retries it stays stopped.
+`max_retry` such retries it stays stopped, given up (its `stop` carries
+`gave_up`: `gcircusctl health` reports it, and a `critical` watcher stops the daemon).
 
 Where this differs from Circus's plugin:
 - only crashes count: a process the daemon was asked to stop (its `kill` event
@@ -128,7 +129,10 @@ class Flapping(CircusPlugin):
         else:
             logger.info("%s: flapping detected: reached max retry limit, stopping it", watcher)
             self.tries[watcher] = 0
-            self.cast("stop", name=watcher)
+            # gave_up: the watcher is stopped for good (a critical one then stops the daemon)
+            self.cast("stop", name=watcher,
+                      gave_up="flapping: %d deaths within %ss, %d retries" % (
+                          self._conf(watcher, "attempts"), self._conf(watcher, "window"), tries))
 
     def _start(self, watcher):
         self.timers.pop(watcher, None)

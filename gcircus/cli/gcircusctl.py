@@ -3,7 +3,8 @@
     gcircusctl [options] command [args]
 
 Exit codes: 0 success, 3 the arbiter answered with an error, 1 timeout or
-client error, 2 usage error. Without a command, an interactive shell.
+client error, 2 usage error, 4 `health` answered "unhealthy". Without a
+command, an interactive shell.
 Unlike circusctl, `--json` also exits 3 on an error reply, `rm` sends its
 flags, `set ... env A=1,B=2` works and `status <unknown>` says why.
 """
@@ -132,7 +133,7 @@ class Controller:
             print("error: %s" % (reply.get("reason") if isinstance(reply, dict) else reply), file=self.err)
         else:
             print(command.console(reply), file=self.out)
-        return EXIT_ERROR_REPLY if failed else EXIT_OK
+        return EXIT_ERROR_REPLY if failed else command.exit_status(reply)
 
     def listen(self, topics):
         """Print events until interrupted (SIGINT or SIGTERM): b'<topic>': b'<body>' per line."""

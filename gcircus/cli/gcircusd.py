@@ -9,7 +9,7 @@ import resource
 import sys
 
 from gcircus import __version__
-from gcircus.converters import LOG_LEVELS, STREAM_BACKENDS
+from gcircus.converters import LOG_FORMATS, LOG_LEVELS, STREAM_BACKENDS
 
 logger = logging.getLogger("gcircus")
 
@@ -27,6 +27,11 @@ def parse_args(argv):
                         help="'-' or stdout, stderr, a file path, or syslog://host[:port]?facility")
     parser.add_argument("--logger-config", dest="loggerconfig",
                         help="logging configuration file (.ini, .json, .yaml) or 'default'")
+    parser.add_argument("--log-format", dest="logformat", choices=LOG_FORMATS,
+                        help="text (default), or json: one JSON object per line for log shippers")
+    parser.add_argument("--subreaper", action="store_true",
+                        help="adopt and reap orphaned descendants, as a container's PID 1 does "
+                             "(always on when gcircusd is PID 1)")
     parser.add_argument("--version", action="version", version=__version__)
     return parser, parser.parse_args(argv)
 
@@ -179,16 +184,18 @@ def _report_config(config):
 
 
 def _logging_options(args, circus):
-    """(level, output, logger config): the command line wins over [circus] (as circusd)."""
+    """(level, output, logger config, format): the command line wins over [circus] (as circusd)."""
     return (args.loglevel or circus.get("loglevel") or "info",
             args.logoutput or circus.get("logoutput") or "-",
-            args.loggerconfig or circus.get("loggerconfig"))
+            args.loggerconfig or circus.get("loggerconfig"),
+            args.logformat or circus.get("logformat") or "text")
 
 
 def command_line_settings(args):
     """The [circus] keys the command line overrides, with their values (reloadconfig keeps them)."""
     given = {"loglevel": args.loglevel, "logoutput": args.logoutput,
-             "loggerconfig": args.loggerconfig, "pidfile": args.pidfile, "stream_backend": args.backend}
+             "loggerconfig": args.loggerconfig, "pidfile": args.pidfile, "stream_backend": args.backend,
+             "logformat": args.logformat}
     return {key: value for key, value in given.items() if value is not None}
 
 
@@ -226,18 +233,29 @@ def main(argv=None):
             logger.error("%s", error)
             report.send(str(error))
             return 1
+    from gcircus.hosting.host import Host
+    host = Host.from_environ(subreaper=args.subreaper)
     try:
-        return _serve(args, config, report)
+        host.start()
+    except OSError as error:
+        logger.error("--subreaper: %s", error)
+        report.send("--subreaper: %s" % error)
+        return 1
+    try:
+        return _serve(args, config, report, host)
     finally:
+        host.close()
         if pidfile is not None:
             pidfile.remove()
 
 
-def _serve(args, config, report):
-    """Run arbiters until one stops without asking for a restart; the first start is reported."""
+def _serve(args, config, report, host):
+    """Run arbiters until one stops without asking for a restart; the first start is reported.
+    Exit status: 0 stopped as asked, 1 could not start, 3 a critical watcher gave up."""
     import gevent
     from gcircus.config import ConfigError
     from gcircus.config.build import arbiter_from_config
+    from gcircus.hosting.host import EXIT_CRITICAL
     from gcircus.supervision.fdlimit import fds_needed, raise_open_files_limit
     previous = None     # the configuration to go back to when a restart's cannot be built
     while True:
@@ -255,6 +273,7 @@ def _serve(args, config, report):
         logger.info("gcircusd %s starting (pid %d, config %s): %s", __version__, os.getpid(), args.config,
                     _endpoints(arbiter))
         raise_open_files_limit(fds_needed(arbiter.watchers))
+        host.attach(arbiter)
         if report.fd is not None:
             gevent.spawn(_report_when_serving, arbiter, report)
         try:
@@ -265,6 +284,9 @@ def _serve(args, config, report):
             return 1
         finally:
             report.send("the daemon stopped while starting; see its log")
+        if arbiter.critical_failure is not None:
+            logger.error("exiting with status %d: %s", EXIT_CRITICAL, arbiter.critical_failure)
+            return EXIT_CRITICAL
         if not arbiter.restart_requested:
             logger.info("gcircusd %s exiting (pid %d)", __version__, os.getpid())
             return 0

@@ -1,9 +1,9 @@
 """The wire commands, one module each (the module name is the wire name), and
-their registry. Circus registers 25 commands; so do we."""
+their registry: Circus's 25 commands, and `health` (ours: the probe answer)."""
 import importlib
 
 NAMES = (
-    "add", "decr", "dstats", "get", "globaloptions", "incr", "ipython", "kill", "list", "listen",
+    "add", "decr", "dstats", "get", "globaloptions", "health", "incr", "ipython", "kill", "list", "listen",
     "listsockets", "numprocesses", "numwatchers", "options", "quit", "reload", "reloadconfig",
     "restart", "rm", "set", "signal", "start", "stats", "status", "stop",
 )

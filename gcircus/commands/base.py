@@ -65,6 +65,10 @@ class Command:
             return "error: %s" % reply.get("reason")
         return "ok"
 
+    def exit_status(self, reply):
+        """gcircusctl's exit status for a reply that is not an error (0; health says 4 for no)."""
+        return 0
+
     # -- daemon half --------------------------------------------------------------
 
     def validate(self, props):

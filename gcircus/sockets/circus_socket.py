@@ -16,6 +16,7 @@ from gevent import socket as green_socket
 
 from gcircus import converters as conv
 from gcircus.options import SOCKET_DEFAULTS, SOCKET_OPTIONS
+from gcircus.sockets.activation import inherited_sockets
 
 logger = logging.getLogger("gcircus")
 
@@ -86,6 +87,7 @@ class CircusSocket:
         self._sock = None
         self._address = None            # resolved at bind, reused by per-process copies
         self._path_id = None            # (st_dev, st_ino) of the unix socket file we created
+        self.inherited = False          # the socket is systemd's (socket activation), not bound by us
 
     @classmethod
     def load_from_config(cls, config):
@@ -157,6 +159,10 @@ class CircusSocket:
         if self._sock is not None:
             return
         self.bind_error = None
+        inherited = inherited_sockets().take(self.name)
+        if inherited is not None:
+            self._adopt(inherited)
+            return
         try:
             sock = self._new_socket(self.so_reuseport)
             try:
@@ -175,6 +181,31 @@ class CircusSocket:
             self.bind_error = "cannot bind %s: %s" % (self.address, error)
             raise socket_error(error.errno, "socket %s: %s" % (self.name, self.bind_error)) from error
         self._sock = sock
+
+    def _adopt(self, sock):
+        """Use the listening socket systemd passed under our name: never bind it again."""
+        configured = self.address
+        if sock.type != self.socktype:
+            sock.close()
+            self.bind_error = "the socket systemd passed is not a %s socket" % socket.SocketKind(self.socktype).name
+            raise socket_error(errno.EPROTOTYPE, "socket %s: %s" % (self.name, self.bind_error))
+        self.family, self.is_unix = sock.family, sock.family == socket.AF_UNIX
+        if self.is_unix:
+            self.path, self.host, self.port = sock.getsockname() or self.path, None, None
+        else:
+            self.host, self.port = sock.getsockname()[:2]
+            self._address = sock.getsockname()
+        if self.so_reuseport:
+            # a socket per process means binding the address again: systemd's socket is shared instead
+            logger.warning("socket %s: so_reuseport ignored, the processes share systemd's socket", self.name)
+            self.so_reuseport = False
+        if self.socktype in LISTENING_TYPES and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            sock.listen(self.backlog)
+        sock.setblocking(self.blocking)
+        self.inherited = True
+        self._sock = sock
+        logger.info("socket %s: using the socket systemd passed (%s)%s", self.name, self.address,
+                    "" if configured == self.address else "; the configured %s is not bound" % configured)
 
     def new_process_socket(self):
         """A fresh bound+listening OS socket on the same address (so_reuseport); caller closes it."""

@@ -224,7 +224,7 @@ def test_circus_defaults_when_section_absent(tmp_path):
         "statsd_close_outputs": False, "check_delay": 5.0, "warmup_delay": 0.0, "umask": None,
         "httpd": False, "httpd_host": "localhost", "httpd_port": 8080, "httpd_close_outputs": False,
         "debug": False, "debug_gc": False, "pidfile": None, "loglevel": None, "logoutput": None,
-        "loggerconfig": None, "fqdn_prefix": None, "stream_backend": "gevent",
+        "loggerconfig": None, "logformat": None, "fqdn_prefix": None, "stream_backend": "gevent",
         "curve_secret_key": None, "curve_allowed_keys": None, "endpoint_mode": None, "max_message_size": None,
         "stats_interval": None, "httpd_token": None, "httpd_token_file": None, "httpd_metrics_token": None,
         "httpd_user": None, "httpd_password": None, "hub_stall_threshold": None, "max_request_wait": None,
@@ -297,7 +297,8 @@ def test_unknown_watcher_keys_are_free_form_strings(typed):
 
 def test_watcher_defaults_are_circus_ones(typed):
     w = by_name(typed["watchers"])["defaults"]
-    ours = {key: w.pop(key) for key in ("min_uptime", "backoff_base", "backoff_max", "die_with_daemon")}
+    ours = {key: w.pop(key) for key in ("min_uptime", "backoff_base", "backoff_max", "die_with_daemon",
+                                        "critical")}
     assert w == {
         "name": "defaults", "cmd": "/bin/defaults", "args": None, "numprocesses": 1, "warmup_delay": 0.0,
         "working_dir": None, "shell": False, "shell_args": None, "uid": None, "gid": None, "max_retry": 5,
