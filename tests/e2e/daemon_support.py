@@ -40,9 +40,9 @@ def wait_for_file(path, predicate, timeout=20):
 class Program:
     """A subprocess whose merged stdout/stderr is read line by line with deadlines."""
 
-    def __init__(self, command, env=None, cwd=None):
+    def __init__(self, command, env=None, cwd=None, pass_fds=()):
         self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd,
-                                     env=env or dict(os.environ, PYTHONUNBUFFERED="1"))
+                                     env=env or dict(os.environ, PYTHONUNBUFFERED="1"), pass_fds=pass_fds)
         self.output = []
         self._selector = selectors.DefaultSelector()
         self._selector.register(self.proc.stdout, selectors.EVENT_READ)
@@ -131,8 +131,11 @@ def _in_exec_wrapper(process):
 class Daemon(Program):
     """A gcircusd subprocess."""
 
-    def __init__(self, config_path, *args, env=None):
-        super().__init__([sys.executable, "-m", "gcircus.cli.gcircusd", config_path] + list(args), env)
+    def __init__(self, config_path, *args, env=None, wrapper=(), pass_fds=()):
+        """wrapper: a command that runs gcircusd's command line (socket activation);
+        pass_fds: fds it inherits."""
+        super().__init__(list(wrapper) + [sys.executable, "-m", "gcircus.cli.gcircusd", config_path] + list(args),
+                         env, pass_fds=pass_fds)
 
 
 def write_config(directory, body, name="gcircus.ini"):
