@@ -541,8 +541,8 @@ class Arbiter:
             return
         self.critical_failure = "critical watcher %s gave up: %s" % (watcher.name, watcher.gave_up)
         logger.critical("%s; stopping every watcher and the daemon", self.critical_failure)
-        job = gevent.spawn(self.stop)    # not in the caller's greenlet: it holds the watcher's lock
-        job.name = "critical[%s]" % watcher.name
+        # not in the caller's greenlet: it holds the watcher's lock
+        self._spawn_greenlet("critical:%s" % watcher.name, self.stop)
 
     @on_owner_hub
     def rebind(self, key, endpoint):
