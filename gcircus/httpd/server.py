@@ -11,6 +11,8 @@ Routes (all GET unless said otherwise):
                                         stream, with watcher updates and CPU/memory samples)
     /api/watchers/<name>/output         Server-Sent Events: the watcher's output lines (?pid=N, ?stream=stdout)
     /metrics                            Prometheus text format
+    /healthz                            gcircus.hosting.health's answer: 200 healthy, 503 unhealthy (JSON body);
+                                        like /metrics, readable with the metrics token
 
 Connections are served by a bounded pool of greenlets; each event stream has its own capped queue (httpd.sse).
 """
@@ -25,6 +27,7 @@ from gevent.pool import Pool
 from gevent.pywsgi import WSGIServer
 
 from gcircus.converters import to_bool, to_int
+from gcircus.hosting.health import health
 from gcircus.httpd import api
 from gcircus.httpd.auth import Auth, cross_site, foreign_host
 from gcircus.httpd.live import LiveFeeds
@@ -71,7 +74,7 @@ def _json(status, body, headers=()):
 
 _REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden",
             404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 413: "Payload Too Large",
-            500: "Internal Server Error"}
+            500: "Internal Server Error", 503: "Service Unavailable"}
 
 
 class DashboardApp:
@@ -108,7 +111,7 @@ class DashboardApp:
             raise _json(403, {"status": "error", "reason": refused})
         if "token" in query and method == "GET" and path == "/":
             self._login(path, query)
-        if not self.auth.allows(environ, metrics=(path == "/metrics")):
+        if not self.auth.allows(environ, metrics=(path in ("/metrics", "/healthz"))):
             raise _json(401, {"status": "error", "reason": "authentication required"},
                         [("WWW-Authenticate", 'Basic realm="gcircus", charset="UTF-8"')])
         parts = [part for part in path.split("/") if part]
@@ -126,7 +129,7 @@ class DashboardApp:
         return status, headers, [b""] if method == "HEAD" else body
 
     def _route_exists(self, parts):
-        return parts in ([], ["metrics"], ["api", "watchers"], ["api", "events"]) or (
+        return parts in ([], ["metrics"], ["healthz"], ["api", "watchers"], ["api", "events"]) or (
             len(parts) in (3, 4) and parts[:2] == ["api", "watchers"])
 
     def _get(self, parts, query, path, head=False):
@@ -136,6 +139,10 @@ class DashboardApp:
             return self._static_file(parts[1])
         if parts == ["metrics"]:
             return 200, [("Content-Type", METRICS_TYPE)], [self.metrics.collect().encode("utf-8")]
+        if parts == ["healthz"]:
+            report = health(self.arbiter)
+            status, headers, body = _ok(report)
+            return (200 if report["healthy"] else 503), headers + [("Cache-Control", "no-cache")], body
         if parts == ["api", "events"]:
             return self._event_stream(_flag(query, "dashboard"), head)
         if parts[:2] == ["api", "watchers"]:

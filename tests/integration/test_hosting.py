@@ -9,6 +9,7 @@ from gcircus.sockets import CircusSocket, activation
 from gcircus.sockets.activation import InheritedSockets
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
+from tests.fixtures.http_client import http_request
 from tests.support.wait import wait_until
 
 FLAPPING = {"use": "circus.plugins.flapping.Flapping", "name": "plugin:flapping",
@@ -95,3 +96,17 @@ def test_listen_fds_of_another_process_are_ignored_and_removed():
     environ = {"LISTEN_FDS": "1", "LISTEN_PID": "1", "LISTEN_FDNAMES": "web", "HOME": "/root"}
     assert InheritedSockets.from_environ(environ, pid=os.getpid()).fds == {}
     assert environ == {"HOME": "/root"}
+
+
+def test_dashboard_healthz_answers_like_gcircusctl_health(httpd_arbiter):
+    looping = Watcher("looping", "/bin/false", max_retry=-1, backoff_base=1)
+    arbiter, address = httpd_arbiter([looping], httpd_token="secret", httpd_metrics_token="probe")
+    probe = {"Authorization": "Bearer probe"}
+    assert http_request(address, "GET", "/healthz").status == 401
+    wait_until(looping.is_backing_off, 10, "looping to back off")
+    reply = http_request(address, "GET", "/healthz", headers=probe)
+    assert reply.status == 503 and reply.json() == health(arbiter)
+    assert reply.json()["problems"] == ["looping: backing off (0 of 1 processes running)"]
+    looping.stop()
+    reply = http_request(address, "GET", "/healthz", headers=probe)
+    assert reply.status == 200 and reply.json()["healthy"] is True
