@@ -78,6 +78,7 @@ SAMPLES = {
     "max_age": (10, 10.0), "max_age_variance": ("5", 5.0), "respawn": (False, False), "autostart": ("off", False),
     "close_child_stdin": (False, False), "close_child_stdout": (True, True), "close_child_stderr": (True, True),
     "min_uptime": (0, 0.0), "backoff_base": (1, 1.0), "backoff_max": (60, 60.0), "retry_in": ("3", 3.0),
+    "critical": ("yes", True),
 }
 
 
