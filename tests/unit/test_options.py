@@ -155,7 +155,7 @@ def test_every_arbiter_keyword_is_in_the_table_with_its_default():
 def test_arbiter_options_land_in_arbiter_options():
     assert set(ARBITER_OPTION_KEYS) == {
         "statsd", "statsd_close_outputs", "multicast_endpoint", "debug", "debug_gc", "pidfile", "loglevel",
-        "logoutput", "loggerconfig", "fqdn_prefix", "umask", "endpoint_owner", "endpoint_mode",
+        "logoutput", "loggerconfig", "logformat", "fqdn_prefix", "umask", "endpoint_owner", "endpoint_mode",
         "max_message_size", "stats_interval", "hub_stall_threshold", "max_request_wait", "curve_secret_key", "curve_allowed_keys", "httpd_close_outputs",
         "httpd_token", "httpd_token_file", "httpd_metrics_token", "httpd_user", "httpd_password"}
 
