@@ -151,7 +151,7 @@ def test_a_critical_watcher_that_cannot_start_stops_the_daemon(workdir, daemons)
     daemon = daemons(path)
     assert daemon.proc.wait(60) == EXIT_CRITICAL
     daemon.drain()
-    assert "critical watcher db gave up: 3 failed attempts in a row (max_retry 2)" in daemon.text()
+    assert "critical watcher db gave up: 3 failed spawns in a row (max_retry 2)" in daemon.text()
     # web was stopped with it: the no-child-left-behind guard fails the test otherwise
 
 

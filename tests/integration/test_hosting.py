@@ -1,5 +1,6 @@
 """Critical watchers, health and sockets passed in by systemd, on an in-process arbiter."""
 import os
+import re
 import socket
 
 import pytest
@@ -42,8 +43,9 @@ def test_a_watcher_given_up_is_unhealthy_and_a_non_critical_one_leaves_the_arbit
 def test_health_of_a_crash_loop_and_of_a_stop_on_request(run_arbiter):
     looping = Watcher("looping", "/bin/false", max_retry=-1, backoff_base=1)
     arbiter = run_arbiter([looping])
-    wait_until(looping.is_backing_off, 10, "looping to back off")
-    assert health(arbiter)["problems"] == ["looping: backing off (0 of 1 processes running)"]
+    wait_until(looping.backoff, 10, "looping to back off")
+    assert re.fullmatch(r"looping: backing off, next try in [0-9.e-]+ s \(0 of 1 processes running\)",
+                        health(arbiter)["problems"][0])
     looping.stop()
     assert health(arbiter) == {"healthy": True, "problems": [], "watchers": {"looping": "ok"}}
 
@@ -103,10 +105,10 @@ def test_dashboard_healthz_answers_like_gcircusctl_health(httpd_arbiter):
     arbiter, address = httpd_arbiter([looping], httpd_token="secret", httpd_metrics_token="probe")
     probe = {"Authorization": "Bearer probe"}
     assert http_request(address, "GET", "/healthz").status == 401
-    wait_until(looping.is_backing_off, 10, "looping to back off")
+    wait_until(looping.backoff, 10, "looping to back off")
     reply = http_request(address, "GET", "/healthz", headers=probe)
-    assert reply.status == 503 and reply.json() == health(arbiter)
-    assert reply.json()["problems"] == ["looping: backing off (0 of 1 processes running)"]
+    assert reply.status == 503 and reply.json()["healthy"] is False
+    assert reply.json()["problems"][0].startswith("looping: backing off, next try in ")
     looping.stop()
     reply = http_request(address, "GET", "/healthz", headers=probe)
     assert reply.status == 200 and reply.json()["healthy"] is True
