@@ -74,5 +74,6 @@ def test_churn_leaves_no_leak_and_no_zombie(workdir):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)     # 200,000 spawns: minutes, not the suite's 120 s per test
 def test_churn_of_ten_thousand_cycles_per_watcher(workdir):
     _churn(workdir, 10000)
