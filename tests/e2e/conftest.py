@@ -39,12 +39,7 @@ def gcircusd(workdir):
     started = []
 
     def start(body, circus_extra=""):
-        path, endpoint = write_config(workdir, body)
-        if circus_extra:
-            with open(path) as handle:
-                text = handle.read()
-            with open(path, "w") as handle:
-                handle.write(text.replace("[circus]\n", "[circus]\n" + circus_extra, 1))
+        path, endpoint = write_config(workdir, body, circus_extra=circus_extra)
         daemon = Daemon(path)
         started.append(daemon)
         daemon.wait_for(READY)

@@ -138,11 +138,13 @@ class Daemon(Program):
                          env, pass_fds=pass_fds)
 
 
-def write_config(directory, body, name="gcircus.ini"):
-    """A config with ipc endpoints in directory, then body; returns (path, endpoint)."""
+def write_config(directory, body, name="gcircus.ini", circus_extra=""):
+    """A config with ipc endpoints in directory (and circus_extra lines in [circus]), then body;
+    returns (path, endpoint)."""
     endpoint = "ipc://%s/ctl.sock" % directory
-    header = "[circus]\nendpoint = %s\npubsub_endpoint = ipc://%s/pub.sock\ncheck_delay = 5\n" % (
-        endpoint, directory)
+    # circus_extra comes first: a key repeated in a section keeps its first value
+    header = "[circus]\n%sendpoint = %s\npubsub_endpoint = ipc://%s/pub.sock\ncheck_delay = 5\n" % (
+        circus_extra, endpoint, directory)
     path = os.path.join(directory, name)
     with open(path, "w") as handle:
         handle.write(header + body)

@@ -5,9 +5,12 @@ import socket
 import time
 from types import SimpleNamespace
 
+import gevent
 import pytest
 
 from gcircus.client import CircusClient, CircusConsumer
+from gcircus.config import load_config
+from gcircus.config.build import arbiter_from_config
 
 
 def free_port():
@@ -117,3 +120,27 @@ def httpd_arbiter(run_arbiter):
         assert arbiter.http_server is not None, "the dashboard did not start"
         return arbiter, arbiter.http_server.address[:2]
     return start
+
+
+@pytest.fixture
+def from_file(tmp_path, events):
+    """from_file(ini text) -> (a started arbiter built from that file, its path); the arbiter's
+    events go to the `events` recorder; every arbiter is stopped at teardown."""
+    started = []
+
+    def start(text):
+        path = tmp_path / "gcircus.ini"
+        path.write_text(text)
+        arbiter = arbiter_from_config(load_config(str(path)), config_file=str(path))
+        arbiter.handle_signals = False
+        arbiter.publisher.add_listener(events)
+        greenlet = gevent.spawn(arbiter.start)
+        started.append((arbiter, greenlet))
+        assert arbiter.wait_started(15)
+        return arbiter, path
+
+    yield start
+    for arbiter, greenlet in started:
+        with gevent.Timeout(60, False):
+            arbiter.stop()
+        greenlet.join(10)

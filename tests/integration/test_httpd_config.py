@@ -3,35 +3,13 @@ reloadconfig applying their changes live."""
 import socket
 
 import gevent
-import pytest
 
 import gcircus
-from gcircus.config import load_config
-from gcircus.config.build import arbiter_from_config
 from gcircus.watcher import Watcher
 from tests.fixtures.http_client import http_request
 from tests.integration.conftest import free_port
 
 
-@pytest.fixture
-def from_file(tmp_path):
-    started = []
-
-    def start(text):
-        path = tmp_path / "gcircus.ini"
-        path.write_text(text)
-        arbiter = arbiter_from_config(load_config(str(path)), config_file=str(path))
-        arbiter.handle_signals = False
-        greenlet = gevent.spawn(arbiter.start)
-        started.append((arbiter, greenlet))
-        assert arbiter.wait_started(15)
-        return arbiter, path
-
-    yield start
-    for arbiter, greenlet in started:
-        with gevent.Timeout(60, False):
-            arbiter.stop()
-        greenlet.join(10)
 
 
 def refused(port):

@@ -12,8 +12,7 @@ import zmq.green as zmq
 from gevent.event import Event
 
 from gcircus.client import CircusClient
-from gcircus.config import ConfigError, load_config
-from gcircus.config.build import arbiter_from_config
+from gcircus.config import ConfigError
 from tests.support.wait import wait_until
 
 
@@ -23,26 +22,6 @@ def free_port():
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def from_file(tmp_path, events):
-    started = []
-
-    def start(text):
-        path = tmp_path / "gcircus.ini"
-        path.write_text(text)
-        arbiter = arbiter_from_config(load_config(str(path)), config_file=str(path))
-        arbiter.handle_signals = False
-        arbiter.publisher.add_listener(events)
-        greenlet = gevent.spawn(arbiter.start)
-        started.append((arbiter, greenlet))
-        assert arbiter.wait_started(15)
-        return arbiter, path
-
-    yield start
-    for arbiter, greenlet in started:
-        with gevent.Timeout(60, False):
-            arbiter.stop()
-        greenlet.join(10)
 
 
 CIRCUS = "[circus]\nendpoint = tcp://127.0.0.1:%d\npubsub_endpoint = tcp://127.0.0.1:%d\ncheck_delay = 60\n" % (

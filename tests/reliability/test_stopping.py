@@ -32,12 +32,7 @@ def _stops_cleanly(daemon, children, how):
 @pytest.fixture
 def start(workdir, daemons):
     def run(body, circus_extra=""):
-        path, endpoint = write_config(workdir, body)
-        if circus_extra:
-            with open(path) as handle:
-                text = handle.read()
-            with open(path, "w") as handle:
-                handle.write(text.replace("[circus]\n", "[circus]\n" + circus_extra, 1))
+        path, endpoint = write_config(workdir, body, circus_extra=circus_extra)
         daemon = daemons(path)
         daemon.endpoint = endpoint
         return daemon
