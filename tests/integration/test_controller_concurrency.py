@@ -93,15 +93,19 @@ def test_commands_on_a_busy_watcher_wait_their_turn(served_arbiter, clients, lin
 
 
 def test_changes_are_refused_while_the_arbiter_stops(served_arbiter, call, lines):
-    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=1,
+    # graceful_timeout is long and the stop is ended by a SIGKILL from here: on a loaded machine a
+    # 1 s timeout could run out (and the arbiter stop) between two of these calls
+    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=30,
                    stdout_stream={"stream": lines})
     arbiter = served_arbiter([slow, Watcher("web", "sleep 120")])
     lines.wait_for("ready")
+    stubborn = next(iter(slow.processes))
     stopper = gevent.spawn(arbiter.stop)
     lines.wait_for("TERM")
     refused = call("incr", name="web")
     assert refused["errno"] == 5 and refused["reason"] == "arbiter is stopping"
     assert call("status", name="slow")["status"] == "stopping"      # reading still works
+    os.kill(stubborn, signal.SIGKILL)
     stopper.join(10)
     assert stopper.successful()
 
