@@ -11,16 +11,13 @@ import uuid
 
 import zmq
 import zmq.green
+from greenlet import getcurrent
 
 from gcircus import DEFAULT_ENDPOINT, DEFAULT_PUBSUB
 from gcircus.endpoints import curve
 from gcircus.exc import CallError
 
-try:
-    from gevent._hub_local import get_hub_if_exists
-except ImportError:  # an older gevent: assume a hub, the safe choice for a green caller
-    def get_hub_if_exists():
-        return True
+from gevent._hub_local import get_hub_if_exists
 
 
 def make_message(command, **props):
@@ -31,6 +28,10 @@ def make_message(command, **props):
 def cast_message(command, **props):
     """A fire-and-forget request body (the controller sends no reply)."""
     return {"command": command, "msg_type": "cast", "properties": props}
+
+
+class _StopWaiting(Exception):
+    """Thrown into a greenlet waiting on a socket that another greenlet stopped."""
 
 
 def _zmq_for(green):
@@ -56,6 +57,8 @@ class _Endpoint:
         self.green = green
         self._zmq = None
         self._socket = None
+        self._waiters = []            # (greenlet, its hub or None) of each caller in _poll right now
+        self._close_pending = False   # stop() came while one was waiting: the last waiter closes
 
     def _get_socket(self):
         if self._socket is None:
@@ -92,17 +95,46 @@ class _Endpoint:
         """Socket options to set before connecting."""
 
     def _poll(self, timeout):
-        """Wait up to timeout seconds (None: forever) for something to read; True if there is."""
+        """Wait up to timeout seconds (None: forever) for something to read; True if there is
+        (False too when stop() ended the wait: the caller then finds the socket gone)."""
         poller = self._zmq.Poller()
         poller.register(self._socket, zmq.POLLIN)
-        while True:
-            try:
-                return bool(poller.poll(None if timeout is None else max(timeout, 0) * 1000))
-            except zmq.ZMQError as error:
-                if error.errno != zmq.EINTR:
-                    raise
+        waiter = (getcurrent(), get_hub_if_exists() if self._zmq is zmq.green else None)
+        self._waiters.append(waiter)
+        try:
+            while True:
+                try:
+                    return bool(poller.poll(None if timeout is None else max(timeout, 0) * 1000))
+                except zmq.ZMQError as error:
+                    if error.errno != zmq.EINTR:
+                        raise
+        except _StopWaiting:
+            return False
+        finally:
+            self._waiters.remove(waiter)
+            if self._close_pending and not self._waiters:
+                self._close()
 
     def stop(self):
+        """Close the socket. A greenlet of this hub waiting on it is woken and closes it itself; a
+        waiter in another thread closes it when its wait ends. Closing it under a green waiter would be
+        fatal: libzmq closes the descriptor from its own thread, and libev aborts the process when the
+        waiter's just-started watcher then meets a closed descriptor."""
+        if not self._waiters:
+            self._close()
+            return
+        self._close_pending = True
+        hub = get_hub_if_exists()
+        for greenlet, waiter_hub in self._waiters:
+            if waiter_hub is not None and waiter_hub is hub and greenlet is not getcurrent():
+                hub.loop.run_callback(self._wake, greenlet)
+
+    def _wake(self, greenlet):
+        if any(waiting is greenlet for waiting, _ in self._waiters):     # not already gone on its own
+            greenlet.throw(_StopWaiting)
+
+    def _close(self):
+        self._close_pending = False
         if self._socket is not None:
             self._socket.close()
             self._socket = None
@@ -148,7 +180,10 @@ class CircusClient(_Endpoint):
         socket = self._send(message)
         deadline = time.monotonic() + self.timeout
         while True:
-            if not self._poll(deadline - time.monotonic()):
+            ready = self._poll(deadline - time.monotonic())
+            if self._socket is None:
+                raise CallError("the client was stopped while waiting for the reply")
+            if not ready:
                 raise CallError("Timed out.")
             raw = socket.recv()
             try:
@@ -200,7 +235,8 @@ class CircusConsumer(_Endpoint):
             socket.setsockopt(zmq.SUBSCRIBE, topic)
 
     def connect(self):
-        """Subscribe now (events published before this are not seen)."""
+        """Subscribe now (events published before this are not seen); also re-opens a stopped consumer."""
+        self._stopped = False
         self._get_socket()
         return self
 
@@ -208,8 +244,7 @@ class CircusConsumer(_Endpoint):
         return self.iter_messages()
 
     def iter_messages(self):
-        self._stopped = False
-        self._get_socket()
+        """(topic, body) pairs until stop() — which another greenlet or thread may call at any time."""
         while not self._stopped:
             try:
                 message = self.recv(self.timeout)
@@ -223,7 +258,7 @@ class CircusConsumer(_Endpoint):
     def recv(self, timeout=None):
         """The next (topic, body), or None when timeout seconds pass first."""
         socket = self._get_socket()
-        if not self._poll(timeout):
+        if not self._poll(timeout) or self._socket is None:     # None: stopped while waiting
             return None
         frames = socket.recv_multipart()
         return frames[0], frames[1] if len(frames) > 1 else b""

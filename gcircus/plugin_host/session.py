@@ -68,7 +68,10 @@ class PluginConnection:
 
     def close(self):
         if self._reader is not None:
-            self._reader.kill(block=False)
+            # Wait for the reader to be gone before the close: a socket closed under a greenlet that has
+            # just started waiting on it makes libev abort the process (libzmq closes the descriptor
+            # from its own thread before the hub registers the waiter's watcher).
+            self._reader.kill(timeout=5)
             self._reader = None
         if self.socket is not None:
             self.socket.close()
@@ -244,7 +247,7 @@ class StandaloneSession:
         try:
             self.session.run()
         finally:
-            self._reader.kill(block=False)
+            self._reader.kill(timeout=5)     # gone before the close: see PluginConnection.close
             self._sub.close()
 
     def _event_loop(self):

@@ -146,3 +146,47 @@ def test_consumer_filters_topics_and_stops(served_arbiter, endpoints, call):
     assert reader.dead and not reader.exception
     assert [t for t, _ in received] == [b"watcher.web.spawn", b"watcher.web.reap"]
     assert received[1][1]["exit_code"] == -15 and set(received[0][1]) == {"process_pid", "time"}
+
+
+STOP_UNDER_A_WAITER = textwrap.dedent("""
+    import random, sys
+    import gevent, zmq
+    from gcircus.client import CircusClient, CircusConsumer
+    from gcircus.exc import CallError
+    context = zmq.Context.instance()
+    pub = context.socket(zmq.PUB)
+    pub_port = pub.bind_to_random_port("tcp://127.0.0.1")
+    silent = context.socket(zmq.ROUTER)          # takes requests, never replies
+    silent_port = silent.bind_to_random_port("tcp://127.0.0.1")
+    rng = random.Random(int(sys.argv[1]))
+    stopped_calls = 0
+    for _ in range(int(sys.argv[2])):
+        consumer = CircusConsumer(["x"], endpoint="tcp://127.0.0.1:%d" % pub_port, timeout=0.0005,
+                                  green=True).connect()
+        client = CircusClient(endpoint="tcp://127.0.0.1:%d" % silent_port, timeout=30, green=True)
+        reader = gevent.spawn(lambda: list(consumer))
+        caller = gevent.spawn(client.send_message, "status")
+        for _ in range(rng.randint(1, 6)):       # stop at every point of the waiters' poll loops
+            gevent.sleep(0)
+        consumer.stop()
+        client.stop()
+        reader.join(5)
+        caller.join(5)
+        assert reader.dead and caller.dead, "a waiter outlived stop()"
+        assert reader.successful(), reader.exception
+        if isinstance(caller.exception, CallError):
+            assert "stopped" in str(caller.exception), caller.exception
+            stopped_calls += 1
+    print("survived", stopped_calls)
+""")
+
+
+def test_stop_while_another_greenlet_waits_on_the_socket_does_not_abort():
+    """stop() from one greenlet while another waits in the consumer's or client's poll: libzmq closes the
+    descriptor from its own thread, and closing it under a green waiter made libev abort the whole
+    process ("I/O watcher with invalid fd found in epoll_ctl"). The waiter now closes it as it wakes."""
+    result = subprocess.run([sys.executable, "-c", STOP_UNDER_A_WAITER, "7", "800"],
+                            capture_output=True, text=True, timeout=100)
+    assert result.returncode == 0, result.stderr[-2000:]
+    survived, stopped_calls = result.stdout.split()
+    assert survived == "survived" and int(stopped_calls) > 0     # some calls really were waiting at stop()
