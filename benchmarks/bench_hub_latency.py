@@ -26,8 +26,8 @@ import psutil
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
 from gcircus.arbiter import Arbiter  # noqa: E402
 from gcircus.client import CircusClient  # noqa: E402
-from gcircus.stream import FileStream  # noqa: E402
 from gcircus.watcher import Watcher  # noqa: E402
+from tests.support.streams import FramedCounter  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "hub_latency.json")
 IGNORE_TERM = "%s -c \"import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(600)\"" % sys.executable  # noqa: E501
@@ -83,21 +83,8 @@ def command_latency_during_slow_stop():
         arbiter.stop()
 
 
-class Counter(FileStream):
-    def __init__(self, filename, target):
-        super().__init__(filename, time_format="%H:%M:%S")
-        self.total, self.target = 0, target
-        self.reached = gevent.event.Event()
-
-    def __call__(self, chunk):
-        super().__call__(chunk)
-        self.total += len(chunk["data"])
-        if self.total >= self.target:
-            self.reached.set()
-
-
 def respawn_under_output_flood(rounds):
-    counter = Counter(os.path.join(tempfile.mkdtemp(prefix="gcb-"), "chatty.log"), 8 << 20)
+    counter = FramedCounter(os.path.join(tempfile.mkdtemp(prefix="gcb-"), "chatty.log"), 8 << 20)
     other = Watcher("other", "sleep 120", min_uptime=0)
     arbiter, events = running([Watcher("chatty", "yes 0123456789abcdef", stdout_stream={"stream": counter}), other])
     try:

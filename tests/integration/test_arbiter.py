@@ -11,6 +11,7 @@ from gcircus.arbiter import Arbiter
 from gcircus.background import ThreadedArbiter
 from gcircus.exc import ConflictError
 from gcircus.watcher import Watcher
+from tests.fixtures.http_client import http_request
 from tests.support.wait import wait_in_thread
 
 
@@ -122,28 +123,12 @@ def test_embedded_next_to_a_pywsgi_server(run_arbiter, events):
         run_arbiter([watcher])
         for round_number in range(3):
             os.kill(next(iter(watcher.processes)), signal.SIGKILL)
-            client = gevent.spawn(_http_get, server.server_port)
+            client = gevent.spawn(lambda: http_request(("127.0.0.1", server.server_port)).body)
             events.wait_count("watcher.workers.spawn", 3 + round_number)
             assert client.get(timeout=10) == b"pong"
         assert len(watcher.processes) == 2
     finally:
         server.stop()
-
-
-def _http_get(port):
-    from gevent import socket as gsocket
-    conn = gsocket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        conn.sendall(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n")
-        data = b""
-        while True:
-            chunk = conn.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        return data.split(b"\r\n\r\n", 1)[1]
-    finally:
-        conn.close()
 
 
 def test_background_arbiter_runs_in_a_thread(tmp_path):

@@ -20,6 +20,7 @@ import gcircus.watcher
 from gcircus.stream import FileStream, WatchedFileStream
 from gcircus.watcher import Watcher
 from tests.conftest import CHILDREN, LineStream, child_cmd
+from tests.support.streams import FramedCounter
 from tests.support.wait import wait_until
 
 MB = 1 << 20
@@ -331,21 +332,6 @@ def test_stop_waits_for_a_slow_stream_to_take_everything(run_arbiter, events, mo
     watcher.stop()
     batch_a = "".join(numbered.line("a", n, 55) for n in range(1, count + 1)).encode()
     assert bytes(stream.data) == batch_a
-
-
-class FramedCounter(FileStream):
-    """A FileStream framing lines (slower than `yes` writes them) that says when `target` bytes went through."""
-
-    def __init__(self, filename, target):
-        super().__init__(filename, time_format="%H:%M:%S")
-        self.total, self.target = 0, target
-        self.reached = gevent.event.Event()
-
-    def __call__(self, chunk):
-        super().__call__(chunk)
-        self.total += len(chunk["data"])
-        if self.total >= self.target:
-            self.reached.set()
 
 
 def test_chatty_child_does_not_starve_other_watchers(run_arbiter, events, tmp_path):
