@@ -120,10 +120,14 @@ class HubGuard:
         self._check.priority = _EV_MAXPRI         # first thing after the poll
         self._prepare = self._loop.prepare()
         self._prepare.priority = _EV_MINPRI       # after gevent's own callbacks have run
-        self._turn_began = self._turn_ended = time.monotonic()
+        # The turn that starts the guard counts from now, and a callback closes it: an arbiter's start()
+        # runs its watchers' first spawns and hooks in that very turn, before the hub runs again.
+        self._turn_began = time.monotonic()
+        self._turn_ended = self._turn_began - 1e-6
         self._check.start(self._turn_begins)
         self._prepare.start(self._turn_ends)
         self._generation += 1
+        self._loop.run_callback(self._first_turn_ends, self._generation)
         self._monitor_asleep = False
         self._wake = _allocate_lock()
         self._wake.acquire()
@@ -160,6 +164,10 @@ class HubGuard:
             if self._monitor_asleep:
                 self._monitor_asleep = False
                 self._wake.release()
+
+    def _first_turn_ends(self, generation):
+        if self._generation == generation:     # not stopped (or restarted) meanwhile
+            self._turn_ends()
 
     def _turn_ends(self):
         now = time.monotonic()
