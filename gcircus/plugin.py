@@ -243,12 +243,14 @@ class CircusPlugin:
 
     # -- stand-alone run (the arbiter hosts plugins itself; this is for running one elsewhere) --
 
-    def start(self):
-        """Run against `endpoint` / `pubsub_endpoint` until stop() (blocks this greenlet)."""
+    def start(self, curve=None):
+        """Run against `endpoint` / `pubsub_endpoint` until stop() (blocks this greenlet).
+
+        curve: {'server', 'public', 'secret'} Z85 keys when the daemon's endpoints use CurveZMQ."""
         if not self.active:
             raise ValueError("Will not start an inactive plugin")
         from gcircus.plugin_host.session import StandaloneSession
-        StandaloneSession(self).run()
+        StandaloneSession(self, curve).run()
 
     def stop(self):
         """End the run (hosted or stand-alone): events queued so far are delivered, then

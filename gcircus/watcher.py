@@ -779,6 +779,10 @@ class Watcher:
         commands that act on processes (incr, decr, signal, kill, set numprocesses) refuse it."""
         return True
 
+    def is_plugin(self):
+        """True for a plugin's watcher (`plugin:NAME`): its process count is not the user's to change."""
+        return False
+
     def stopping(self):
         """Called under the command lock as every stop begins, before the processes are stopped:
         the seam for a watcher that owns something besides processes (a plugin's stops its plugin)."""

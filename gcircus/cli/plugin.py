@@ -8,9 +8,16 @@ remote client would:
         --config path:/tmp/events.log:::summary_every:60 event_log.EventLog
 
 It runs until SIGTERM or SIGINT, then the plugin's handle_stop() runs and it exits 0.
+
+gcircusd also runs it for each plugin configured with `isolate = true`, handing over
+the plugin's options (JSON, GCIRCUS_PLUGIN_CONFIG) and, when its endpoints use
+CurveZMQ, the client keys it admits for the plugin (JSON, GCIRCUS_PLUGIN_CURVE) in
+the environment, where they keep their types and stay out of `ps`.
 """
 import argparse
+import json
 import logging
+import os
 import signal
 import sys
 
@@ -31,6 +38,20 @@ def parse_config(text):
             raise ValueError("--config: %r is not key:value" % pair)
         config[key] = value
     return config
+
+
+def config_from_env(variable, environ=None):
+    """The JSON object in environment variable `variable` ({} when unset); ValueError naming it."""
+    text = (os.environ if environ is None else environ).get(variable)
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as error:
+        raise ValueError("%s is not valid JSON: %s" % (variable, error)) from None
+    if not isinstance(value, dict):
+        raise ValueError("%s must hold a JSON object" % variable)
+    return value
 
 
 def parse_args(argv):
@@ -59,7 +80,10 @@ def main(argv=None):
     from gcircus.logsetup import LoggingSetupError, configure_logging
     try:
         configure_logging(args.log_level, args.log_output)
-        config = parse_config(args.config)
+        # the daemon side sets these variables (imported here: `--version` needs none of it)
+        from gcircus.plugin_host.isolated import PLUGIN_CONFIG_ENV, PLUGIN_CURVE_ENV
+        config = dict(config_from_env(PLUGIN_CONFIG_ENV), **parse_config(args.config))
+        curve = config_from_env(PLUGIN_CURVE_ENV)
         plugin_class = import_dotted(args.plugin, "plugin class")
         plugin = plugin_class(args.endpoint, args.pubsub, args.check_delay, args.ssh, **config)
     except (LoggingSetupError, ValueError, ImportError, TypeError) as error:
@@ -69,7 +93,10 @@ def main(argv=None):
     for signum in (signal.SIGTERM, signal.SIGINT):
         gevent.signal_handler(signum, plugin.stop)
     logger.info("plugin %s running against %s", args.plugin, args.endpoint)
-    plugin.start()
+    if curve:
+        plugin.start(curve=curve)
+    else:
+        plugin.start()      # a Circus plugin class may override start() without the curve argument
     logger.info("plugin %s stopped", args.plugin)
     return 0
 

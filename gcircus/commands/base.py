@@ -139,11 +139,17 @@ def get_watcher(arbiter, name):
         raise MessageError("program %s not found" % name) from None
 
 
-def get_process_watcher(arbiter, name, command):
-    """get_watcher for a command acting on processes: errno 3 naming a plugin's watcher as such."""
+def get_process_watcher(arbiter, name, command, resize=False):
+    """get_watcher for a command acting on processes: errno 3 naming a plugin's watcher as such.
+
+    resize: the command changes the process count, which no plugin's is (an isolated plugin
+    runs one process, which signal and kill may target)."""
     watcher = get_watcher(arbiter, name)
     if not watcher.runs_processes():
         raise MessageError("%s is a plugin, not a watcher of processes: %s does not apply to it"
+                           % (watcher.name, command))
+    if resize and watcher.is_plugin():
+        raise MessageError("%s is a plugin running as one process (isolate = true): %s does not apply to it"
                            % (watcher.name, command))
     return watcher
 

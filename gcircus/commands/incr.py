@@ -48,7 +48,7 @@ Reply: "numprocesses": the new configured count (with "singleton": true, unchang
         props["nb"] = convert("nb", props.get("nb", 1), to_nonneg_int)
 
     def execute(self, arbiter, props):
-        watcher = get_process_watcher(arbiter, props["name"], self.name)
+        watcher = get_process_watcher(arbiter, props["name"], self.name, resize=True)
         if watcher.singleton:
             return {"numprocesses": watcher.numprocesses, "singleton": True}
         resize = watcher.incr if self.sign > 0 else watcher.decr

@@ -83,7 +83,7 @@ Reply: ok (with waiting, once processes are managed or reloaded)
 
     def execute(self, arbiter, props):
         if "numprocesses" in props["options"]:
-            watcher = get_process_watcher(arbiter, props["name"], "set numprocesses")
+            watcher = get_process_watcher(arbiter, props["name"], "set numprocesses", resize=True)
         else:
             watcher = get_watcher(arbiter, props["name"])
         with watcher_lock(watcher):

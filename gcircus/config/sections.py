@@ -235,6 +235,12 @@ def build_plugin(section, values, warnings):
         plugin["use"] = use
     # plugins start before ordinary watchers (priority 0) unless told otherwise
     plugin["priority"] = reader.convert("priority", conv.to_int, 1)
+    # isolate = true: the plugin runs in its own process (gcircus.plugin_host.isolated)
+    isolate = reader.convert("isolate", conv.to_bool, False)
+    if isolate:
+        plugin["isolate"] = True
+    else:
+        plugin.pop("isolate", None)
     if not reader.errors:
         check_plugin_import(reader, plugin)
     reader.raise_errors()

@@ -8,6 +8,8 @@ command is an in-process message.
   reloadconfig's plugin changes (`apply`).
 - PluginWatcher: `plugin:NAME` in list/status/stats as in Circus: a watcher with
   no processes whose start/stop/restart start and stop the plugin.
+- IsolatedPluginWatcher (plugin_host/isolated.py): a plugin with `isolate = true`,
+  run in its own gcircus-plugin process instead.
 - PluginRunner: one plugin's greenlet. Builds an instance, runs a PluginSession
   (events in through an in-process queue, calls and casts out through a DEALER
   on the controller's inproc endpoint), and when the plugin raises, logs it and
@@ -23,6 +25,7 @@ from gevent.queue import Queue
 from gcircus.aliases import import_dotted
 from gcircus.converters import to_bool
 from gcircus.exc import CircusError
+from gcircus.plugin_host.isolated import IsolatedPluginWatcher, wants_isolation
 from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession
 from gcircus.supervision.backoff import backoff_delay
 from gcircus.supervision.hubcall import on_owner_hub
@@ -84,6 +87,9 @@ class PluginWatcher(Watcher):
 
     def runs_processes(self):
         return False    # a plugin is a greenlet of the arbiter, never a process
+
+    def is_plugin(self):
+        return True
 
     @on_owner_hub
     def start(self):
@@ -225,7 +231,8 @@ class PluginManager:
         return self
 
     def stop(self):
-        for watcher in list(self.watchers.values()):
+        """Stop the hosted plugins' runners (an isolated plugin's process stops with the watchers)."""
+        for watcher in self._hosted():
             watcher.runner.stop()
         if self._listening:
             self.arbiter.publisher.remove_listener(self._on_event)
@@ -239,9 +246,17 @@ class PluginManager:
             if name in self.watchers:
                 continue
             taken.add(name.lower())
-            cls = load_plugin_class(dict(spec, name=name))
-            built.append(PluginWatcher(name, dict(spec, name=name), cls, self))
+            spec = dict(spec, name=name)
+            cls = load_plugin_class(spec)
+            if wants_isolation(spec):
+                built.append(IsolatedPluginWatcher(name, spec, self.arbiter))
+            else:
+                built.append(PluginWatcher(name, spec, cls, self))
         return built
+
+    def _hosted(self):
+        """The plugins running on the hub (not isolated in their own process)."""
+        return [watcher for watcher in list(self.watchers.values()) if isinstance(watcher, PluginWatcher)]
 
     def _register(self, watcher):
         self.arbiter.add_existing_watcher(watcher)
@@ -295,6 +310,9 @@ class PluginManager:
         """Publisher listener (must not block): one encoding, handed to every plugin."""
         if not self.watchers or not topic.startswith("watcher."):
             return
+        hosted = self._hosted()     # isolated plugins subscribe to the public event endpoint themselves
+        if not hosted:
+            return
         data = [topic.encode("utf-8"), json.dumps(message).encode("utf-8")]
-        for watcher in list(self.watchers.values()):
+        for watcher in hosted:
             watcher.runner.deliver(list(data))   # each plugin its own list: handle_recv may change it

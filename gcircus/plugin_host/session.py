@@ -44,11 +44,12 @@ STOP = _Stop()
 class PluginConnection:
     """A plugin's DEALER to the controller (inproc for hosted plugins)."""
 
-    def __init__(self, context, endpoint, identity=None, timeout=DEFAULT_CALL_TIMEOUT):
+    def __init__(self, context, endpoint, identity=None, timeout=DEFAULT_CALL_TIMEOUT, curve=None):
         self.context = context
         self.endpoint = endpoint
         self.identity = identity or uuid.uuid4().hex.encode("ascii")
         self.timeout = timeout
+        self.curve = curve          # {'server', 'public', 'secret'} Z85 keys for a CurveZMQ daemon, or None
         self.socket = None
         self._waiters = {}          # request id -> AsyncResult
         self._raw_pending = {}      # greenlet -> request id (Circus-style send/recv)
@@ -60,6 +61,7 @@ class PluginConnection:
         socket = self.context.socket(zmq.DEALER)
         socket.setsockopt(zmq.IDENTITY, self.identity)
         socket.linger = 0
+        use_curve(socket, self.curve)
         socket.connect(self.endpoint)
         self.socket = socket
         self._reader = gevent.spawn(self._reply_loop)
@@ -224,23 +226,35 @@ def _close_foreign_loop(plugin):
             logger.debug("plugin %s: closing its unused IOLoop failed", _label(plugin), exc_info=True)
 
 
-class StandaloneSession:
-    """CircusPlugin.start(): run a plugin against a daemon's public endpoints."""
+def use_curve(socket, curve):
+    """Make socket a CurveZMQ client with the keys curve holds (Z85 'server', 'public', 'secret'), if any."""
+    if curve:
+        socket.curve_serverkey = curve["server"].encode("ascii")
+        socket.curve_publickey = curve["public"].encode("ascii")
+        socket.curve_secretkey = curve["secret"].encode("ascii")
 
-    def __init__(self, plugin):
+
+class StandaloneSession:
+    """CircusPlugin.start(): run a plugin against a daemon's public endpoints.
+
+    curve: the client keys for a daemon whose endpoints use CurveZMQ (see use_curve)."""
+
+    def __init__(self, plugin, curve=None):
         self.plugin = plugin
         self.context = zmq.Context.instance()
         self.events = Queue()
+        self.curve = curve
         self._sub = None
         self._reader = None
         timeout = float(plugin.config.get("call_timeout", DEFAULT_CALL_TIMEOUT))
-        connection = PluginConnection(self.context, plugin.endpoint, plugin._id, timeout)
+        connection = PluginConnection(self.context, plugin.endpoint, plugin._id, timeout, curve)
         self.session = PluginSession(plugin, connection, self.events, self.context)
 
     def run(self):
         self._sub = self.context.socket(zmq.SUB)
         self._sub.linger = 0
         self._sub.setsockopt(zmq.SUBSCRIBE, b"watcher.")
+        use_curve(self._sub, self.curve)
         self._sub.connect(self.plugin.pubsub_endpoint)
         self._reader = gevent.spawn(self._event_loop)
         self._reader.name = "plugin-events[%s]" % self.plugin.pubsub_endpoint

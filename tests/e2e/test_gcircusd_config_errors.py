@@ -39,6 +39,8 @@ REFUSED = [
      "no_such_module_xyz"),
     ("unknown_stream_class", "[watcher:w]\ncmd = sleep 1\nstdout_stream.class = no_such_pkg.Stream\n",
      "no_such_pkg.Stream"),
+    ("plugin_isolate", "[plugin:p]\nuse = tests.fixtures.audit_plugin.Audit\nisolate = maybe\n",
+     "[plugin:p] isolate: invalid boolean 'maybe'"),
     ("plugin_not_importable", "[plugin:p]\nuse = no_such_pkg_xyz.Plugin\n", "use: cannot import plugin class"),
     ("virtualenv_missing", "[watcher:w]\ncmd = sleep 1\nvirtualenv = /no/such/venv\n", "virtualenv '/no/such/venv'"),
     ("duplicate_watcher", "[watcher:dup]\ncmd = sleep 121\n[watcher:DUP]\ncmd = sleep 122\n",

@@ -1,0 +1,92 @@
+"""`isolate = true` through the library API: the plugin runs in its own process (the
+gcircus-plugin runner) as the watcher `plugin:NAME`, also against CurveZMQ endpoints (the
+daemon admits a key pair made for it); configurations it cannot work with are refused
+with the plugin named. The daemon-level cases (gcircusd, SIGKILL, quit) are in
+tests/e2e/test_isolated_plugins.py."""
+import json
+import time
+
+import pytest
+
+from gcircus.arbiter import Arbiter
+from gcircus.client import CircusClient
+from gcircus.endpoints import curve
+from gcircus.plugin_host.isolated import IsolationError
+from gcircus.watcher import Watcher
+from tests.support.wait import wait_until
+
+PLUGIN = "tests.fixtures.blocking_plugin.Sleeper"
+TRIGGER_EVERY = 0.2     # see tests/e2e/test_isolated_plugins.py: the plugin's subscription goes live late
+
+
+def sleeper(tmp_path, **extra):
+    return dict({"use": PLUGIN, "isolate": True, "record": str(tmp_path / "record"),
+                 "sleeping": str(tmp_path / "sleeping")}, **extra)
+
+
+def records(tmp_path):
+    path = tmp_path / "record"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def wait_for_an_event(tmp_path, call):
+    """Publish `updated` events on web until the plugin has recorded one."""
+    last = [0.0]
+
+    def got_one():
+        if any("event" in entry for entry in records(tmp_path)):
+            return True
+        if time.monotonic() - last[0] >= TRIGGER_EVERY:
+            last[0] = time.monotonic()
+            assert call("set", name="web", options={"warmup_delay": 0})["status"] == "ok"
+        return False
+
+    wait_until(got_one, 30, "the isolated plugin to record an event", detail=lambda: records(tmp_path))
+
+
+def test_an_api_plugin_with_isolate_runs_as_a_process(served_arbiter, call, tmp_path):
+    arbiter = served_arbiter([Watcher("web", "sleep 120")], plugins=[sleeper(tmp_path)])
+    assert call("list")["watchers"] == ["plugin:sleeper", "web"]    # named after its class, as hosted ones
+    wait_until(lambda: call("list", name="plugin:sleeper")["pids"], 20, "the plugin's process")
+    wait_until(lambda: [e for e in records(tmp_path) if "init" in e], 20, "the plugin's init")
+    (init,) = [e for e in records(tmp_path) if "init" in e]
+    assert init["init"]["status"] == "ok" and init["pid"] == call("list", name="plugin:sleeper")["pids"][0]
+    wait_for_an_event(tmp_path, call)
+    assert arbiter.get_watcher("plugin:sleeper").is_plugin()
+    # signal and kill reach its process; commands that resize name it as a plugin
+    assert call("incr", name="plugin:sleeper")["reason"].startswith("plugin:sleeper is a plugin running as one")
+    assert "isolate = true" in call("set", name="plugin:sleeper", options={"numprocesses": 3})["reason"]
+
+
+@pytest.fixture
+def keys(tmp_path):
+    server_public, server_secret = curve.create_keypair(str(tmp_path / "server"), "server")
+    test_public, test_secret = curve.create_keypair(str(tmp_path / "admitted"), "test")
+    return dict(server_public=server_public, server_secret=server_secret, admitted=str(tmp_path / "admitted"),
+                test=test_secret)
+
+
+def test_an_isolated_plugin_works_under_curve(served_arbiter, endpoints, keys, tmp_path):
+    """Only keys in curve_allowed_keys are admitted: the plugin's own key pair is added to them."""
+    served_arbiter([Watcher("web", "sleep 120")], plugins=[sleeper(tmp_path, name="plugin:slow")],
+                   curve_secret_key=keys["server_secret"], curve_allowed_keys=keys["admitted"])
+    with CircusClient(endpoint=endpoints.control, timeout=15, curve_server_key=keys["server_public"],
+                      curve_client_key=keys["test"]) as client:
+        def call(command, **props):
+            return client.call({"command": command, "properties": props})
+        wait_until(lambda: [e for e in records(tmp_path) if "init" in e], 30, "the plugin's init call",
+                   detail=lambda: records(tmp_path))
+        assert [e for e in records(tmp_path) if "init" in e][0]["init"]["status"] == "ok"
+        wait_for_an_event(tmp_path, call)       # its subscription to the events got through too
+
+
+def test_isolate_needs_the_endpoints_and_a_boolean(tmp_path):
+    web = Watcher("web", "sleep 120")
+    arbiter = Arbiter([web], None, None, handle_signals=False, plugins=[sleeper(tmp_path, name="plugin:p")])
+    with pytest.raises(IsolationError, match="plugin:p: isolate = true needs the daemon's endpoint"):
+        arbiter.start()
+    assert not web.processes
+    arbiter = Arbiter([], None, None, handle_signals=False,
+                      plugins=[sleeper(tmp_path, name="plugin:q", isolate="maybe")])
+    with pytest.raises(IsolationError, match="plugin:q: isolate = 'maybe' is not a boolean"):
+        arbiter.start()
