@@ -26,6 +26,7 @@ logger = logging.getLogger("gcircus")
 
 PLUGIN_CONFIG_ENV = "GCIRCUS_PLUGIN_CONFIG"
 PLUGIN_CURVE_ENV = "GCIRCUS_PLUGIN_CURVE"
+HANDOVER_VARIABLES = (PLUGIN_CONFIG_ENV, PLUGIN_CURVE_ENV)
 # What the runner's process gets to finish its events and handle_stop() after SIGTERM before SIGKILL
 # (a hosted plugin gets the same before it is killed).
 STOP_TIMEOUT = 5.0
@@ -60,7 +61,7 @@ class IsolatedPluginWatcher(Watcher):
     def __init__(self, name, spec, arbiter):
         self.plugin_spec = dict(spec)
         self.active = to_bool(spec.get("active", True))
-        self.curve_key = None           # the key pair the daemon admits for this plugin, under CurveZMQ
+        self.curve_keys = None          # {'server', 'public', 'secret'}: what the daemon admits, under CurveZMQ
         endpoint, pubsub = arbiter.endpoint, arbiter.pubsub_endpoint
         if not endpoint or not pubsub:
             raise IsolationError("plugin %s: isolate = true needs the daemon's endpoint and pubsub_endpoint "
@@ -68,13 +69,13 @@ class IsolatedPluginWatcher(Watcher):
         config = {key: value for key, value in spec.items() if key not in HOST_KEYS}
         config["name"] = name
         try:
-            env = {PLUGIN_CONFIG_ENV: json.dumps(config)}
+            # handed to each process it spawns, kept out of its env: `options` and the dashboard show that
+            self.handover = {PLUGIN_CONFIG_ENV: json.dumps(config)}
         except (TypeError, ValueError) as error:
             raise IsolationError("plugin %s: its options cannot be passed to its own process: %s"
                                  % (name, error)) from None
-        env.update(self._curve_env(name, arbiter))
         super().__init__(name, sys.executable, args=self._runner_args(arbiter, spec["use"]),
-                         numprocesses=1, singleton=True, copy_env=True, copy_path=True, env=env,
+                         numprocesses=1, singleton=True, copy_env=True, copy_path=True,
                          priority=int(spec.get("priority", 1)), autostart=to_bool(spec.get("autostart", True)),
                          graceful_timeout=STOP_TIMEOUT)
 
@@ -90,23 +91,6 @@ class IsolatedPluginWatcher(Watcher):
             args += ["--log-output", str(arbiter.options["logoutput"])]
         return args + [use]
 
-    def _curve_env(self, name, arbiter):
-        """Under CurveZMQ: a key pair for the plugin, admitted by the daemon, and the server's key."""
-        if not arbiter.options.get("curve_secret_key"):
-            return {}
-        controller = arbiter.controller
-        security = None if controller is None else controller.security
-        if security is None:
-            raise IsolationError("plugin %s: isolate = true under CurveZMQ needs the daemon's controller"
-                                 % name)
-        public, secret = zmq.curve_keypair()
-        if security.allowed_keys is not None:
-            security.allowed_keys.add(public)
-        self.curve_key = public
-        return {PLUGIN_CURVE_ENV: json.dumps({"server": security.public_key.decode("ascii"),
-                                              "public": public.decode("ascii"),
-                                              "secret": secret.decode("ascii")})}
-
     def is_plugin(self):
         return True
 
@@ -115,20 +99,46 @@ class IsolatedPluginWatcher(Watcher):
         if not self.active:
             logger.info("plugin %s is inactive (active = false): not started", self.name)
             return {"started": [], "kept": []}
+        self._admit()
         return super().start()
+
+    def _security(self):
+        controller = None if self.arbiter is None else self.arbiter.controller
+        return None if controller is None else controller.security
+
+    def _admit(self):
+        """Under CurveZMQ, have the daemon admit a key pair for the plugin and hand it over (with the
+        server's key). Done at each start: the controller (and its keys) may be new since the last one."""
+        security = self._security()
+        server = None if security is None else security.public_key.decode("ascii")
+        if self.curve_keys is None or self.curve_keys["server"] != server:
+            self.forget_key()
+            if server is None:
+                self.handover.pop(PLUGIN_CURVE_ENV, None)
+            else:
+                public, secret = zmq.curve_keypair()
+                self.curve_keys = {"server": server, "public": public.decode("ascii"),
+                                   "secret": secret.decode("ascii")}
+                self.handover[PLUGIN_CURVE_ENV] = json.dumps(self.curve_keys)
+        if self.curve_keys is not None and security.allowed_keys is not None:
+            security.allowed_keys.add(self.curve_keys["public"].encode("ascii"))
+
+    def spawn_process(self, after_fork=None):
+        # child_env is rebuilt from env when `set` changes it: the hand-over goes in at each spawn
+        env = {key: value for key, value in self.child_env.items() if key not in HANDOVER_VARIABLES}
+        self.child_env = dict(env, **self.handover)
+        return super().spawn_process(after_fork)
 
     def close(self):
         super().close()
         self.forget_key()
 
     def forget_key(self):
-        """No longer admit the plugin's key (it is removed, or the daemon's keys were reconfigured)."""
-        if self.curve_key is None or self.arbiter is None or self.arbiter.controller is None:
-            return
-        security = self.arbiter.controller.security
-        if security is not None and security.allowed_keys is not None:
-            security.allowed_keys.discard(self.curve_key)
-        self.curve_key = None
+        """No longer admit the plugin's key (it is removed, or the daemon's keys changed)."""
+        security = self._security()
+        if self.curve_keys is not None and security is not None and security.allowed_keys is not None:
+            security.allowed_keys.discard(self.curve_keys["public"].encode("ascii"))
+        self.curve_keys = None
 
     def __repr__(self):
         return "<IsolatedPluginWatcher %s %s %s>" % (self.name, self.plugin_spec.get("use"), self.state)

@@ -6,6 +6,7 @@ tests/e2e/test_isolated_plugins.py."""
 import json
 import time
 
+import psutil
 import pytest
 
 from gcircus.arbiter import Arbiter
@@ -56,6 +57,7 @@ def test_an_api_plugin_with_isolate_runs_as_a_process(served_arbiter, call, tmp_
     # signal and kill reach its process; commands that resize name it as a plugin
     assert call("incr", name="plugin:sleeper")["reason"].startswith("plugin:sleeper is a plugin running as one")
     assert "isolate = true" in call("set", name="plugin:sleeper", options={"numprocesses": 3})["reason"]
+    assert call("signal", name="plugin:sleeper", signum="SIGCONT")["status"] == "ok"
 
 
 @pytest.fixture
@@ -78,6 +80,9 @@ def test_an_isolated_plugin_works_under_curve(served_arbiter, endpoints, keys, t
                    detail=lambda: records(tmp_path))
         assert [e for e in records(tmp_path) if "init" in e][0]["init"]["status"] == "ok"
         wait_for_an_event(tmp_path, call)       # its subscription to the events got through too
+        # the keys (and the options) go to its process only, not into what `options` shows of it
+        shown = json.dumps(call("options", name="plugin:slow"))
+        assert "GCIRCUS_PLUGIN" not in shown and "record" not in shown.replace("records", "")
 
 
 def test_isolate_needs_the_endpoints_and_a_boolean(tmp_path):
@@ -90,3 +95,21 @@ def test_isolate_needs_the_endpoints_and_a_boolean(tmp_path):
                       plugins=[sleeper(tmp_path, name="plugin:q", isolate="maybe")])
     with pytest.raises(IsolationError, match="plugin:q: isolate = 'maybe' is not a boolean"):
         arbiter.start()
+
+
+def test_reloadconfig_turns_isolation_on_and_off(from_file, endpoints, tmp_path):
+    head = "[circus]\nendpoint = %s\npubsub_endpoint = %s\n\n[watcher:web]\ncmd = sleep 120\n\n" % (
+        endpoints.control, endpoints.pubsub)
+    section = "[plugin:slow]\nuse = tests.fixtures.audit_plugin.Audit\n"    # hosted, it must not block
+    arbiter, path = from_file(head + section + "isolate = true\n")
+    wait_until(lambda: arbiter.get_watcher("plugin:slow").processes, 20, "the isolated plugin's process")
+    (pid,) = arbiter.get_watcher("plugin:slow").processes
+    path.write_text(head + section)                  # hosted on the hub from now on
+    assert arbiter.reload_from_config()["plugins"]["changed"] == ["plugin:slow"]
+    watcher = arbiter.get_watcher("plugin:slow")
+    assert not watcher.runs_processes() and not arbiter.get_watcher("plugin:slow").processes
+    wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+               20, "the isolated process gone")
+    path.write_text(head + section + "isolate = yes\n")
+    assert arbiter.reload_from_config()["plugins"]["changed"] == ["plugin:slow"]
+    wait_until(lambda: arbiter.get_watcher("plugin:slow").processes, 20, "isolated again")
