@@ -257,6 +257,7 @@ def _serve(args, config, report, host):
     from gcircus.config.build import arbiter_from_config
     from gcircus.hosting.host import EXIT_CRITICAL
     from gcircus.supervision.fdlimit import fds_needed, raise_open_files_limit
+    from gcircus.plugin_host.isolated import IsolationError
     previous = None     # the configuration to go back to when a restart's cannot be built
     while True:
         try:
@@ -278,7 +279,8 @@ def _serve(args, config, report, host):
             gevent.spawn(_report_when_serving, arbiter, report)
         try:
             arbiter.start()
-        except (OSError, ImportError) as error:   # ImportError: a [plugin:NAME] class (PluginLoadError)
+        # ImportError: a [plugin:NAME] class (PluginLoadError); IsolationError: an isolated one it cannot connect
+        except (OSError, ImportError, IsolationError) as error:
             logger.error("cannot start: %s", error)
             report.send("cannot start: %s" % error)
             return 1
