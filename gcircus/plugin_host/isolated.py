@@ -102,6 +102,14 @@ class IsolatedPluginWatcher(Watcher):
         self._admit()
         return super().start()
 
+    @on_owner_hub
+    def reload(self, graceful=True, sequential=False):
+        """A fresh process replaces the old one after it stopped: two instances of a plugin at once
+        would both act on the same events (restart a watcher twice, say)."""
+        if self.is_stopped():
+            return dict(self.start(), stopped=[])
+        return self.restart()
+
     def _security(self):
         controller = None if self.arbiter is None else self.arbiter.controller
         return None if controller is None else controller.security

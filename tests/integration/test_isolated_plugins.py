@@ -45,7 +45,7 @@ def wait_for_an_event(tmp_path, call):
     wait_until(got_one, 30, "the isolated plugin to record an event", detail=lambda: records(tmp_path))
 
 
-def test_an_api_plugin_with_isolate_runs_as_a_process(served_arbiter, call, tmp_path):
+def test_an_api_plugin_with_isolate_runs_as_a_process(served_arbiter, call, events, tmp_path):
     arbiter = served_arbiter([Watcher("web", "sleep 120")], plugins=[sleeper(tmp_path)])
     assert call("list")["watchers"] == ["plugin:sleeper", "web"]    # named after its class, as hosted ones
     wait_until(lambda: call("list", name="plugin:sleeper")["pids"], 20, "the plugin's process")
@@ -58,6 +58,14 @@ def test_an_api_plugin_with_isolate_runs_as_a_process(served_arbiter, call, tmp_
     assert call("incr", name="plugin:sleeper")["reason"].startswith("plugin:sleeper is a plugin running as one")
     assert "isolate = true" in call("set", name="plugin:sleeper", options={"numprocesses": 3})["reason"]
     assert call("signal", name="plugin:sleeper", signum="SIGCONT")["status"] == "ok"
+    # a reload is a restart (stop, then start): an overlapping reload would run two instances at once
+    (old,) = call("list", name="plugin:sleeper")["pids"]
+    stops = events.count("watcher.plugin:sleeper.stop")
+    reply = call("reload", name="plugin:sleeper", waiting=True)
+    assert reply["status"] == "ok", reply
+    assert events.count("watcher.plugin:sleeper.stop") == stops + 1
+    assert events.count("watcher.plugin:sleeper.reload") == 0
+    assert call("list", name="plugin:sleeper")["pids"] != [old]
 
 
 @pytest.fixture
