@@ -26,16 +26,13 @@ from gcircus.aliases import import_dotted
 from gcircus.converters import to_bool
 from gcircus.exc import CircusError
 from gcircus.plugin_host.isolated import IsolatedPluginWatcher, wants_isolation
-from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession
+from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession, queue_event
 from gcircus.supervision.backoff import backoff_delay
 from gcircus.supervision.hubcall import on_owner_hub
 from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
 
-# Events waiting for a plugin that does not keep up; past this the oldest are dropped
-# (as a zmq SUB past its high-water mark would).
-MAX_QUEUED_EVENTS = 10000
 # stop() lets the plugin finish its queued events and handle_stop() this long, then kills it.
 STOP_TIMEOUT = 5.0
 DEFAULT_PRIORITY = 1   # plugins start before ordinary watchers (priority 0), as in Circus
@@ -145,16 +142,8 @@ class PluginRunner:
 
     def deliver(self, data):
         """Queue an event ([topic, body] bytes) for handle_recv; never blocks."""
-        events = self.events
-        if events is None:
-            return
-        if events.qsize() >= MAX_QUEUED_EVENTS:
-            events.get_nowait()
-            self.dropped += 1
-            if self.dropped in (1, 100) or self.dropped % 10000 == 0:
-                logger.warning("plugin %s does not keep up with events: %d dropped",
-                               self.watcher.name, self.dropped)
-        events.put_nowait(data)
+        if self.events is not None:
+            self.dropped = queue_event(self.events, data, self.watcher.name, self.dropped)
 
     def stop(self, timeout=STOP_TIMEOUT):
         greenlet = self._greenlet

@@ -24,9 +24,24 @@ from gcircus.exc import CallError
 
 logger = logging.getLogger("gcircus")
 
+# Events waiting for a plugin that does not keep up; past this the oldest are dropped
+# (as a zmq SUB past its high-water mark would).
+MAX_QUEUED_EVENTS = 10000
 # A call waits this long for its reply (the daemon answers every request; this
 # bounds a plugin stuck on a daemon that went away). Plugin option `call_timeout`.
 DEFAULT_CALL_TIMEOUT = 300.0
+
+
+def queue_event(events, data, label, dropped):
+    """Queue an event for handle_recv, never blocking: with MAX_QUEUED_EVENTS waiting the oldest is
+    dropped (logged at the 1st, 100th and every 10,000th). Returns the count of dropped events."""
+    if events.qsize() >= MAX_QUEUED_EVENTS:
+        events.get_nowait()
+        dropped += 1
+        if dropped in (1, 100) or dropped % 10000 == 0:
+            logger.warning("plugin %s does not keep up with events: %d dropped", label, dropped)
+    events.put_nowait(data)
+    return dropped
 
 
 class _Stop:
@@ -244,6 +259,7 @@ class StandaloneSession:
         self.context = zmq.Context.instance()
         self.events = Queue()
         self.curve = curve
+        self.dropped = 0            # events dropped because the plugin did not keep up
         self._sub = None
         self._reader = None
         timeout = float(plugin.config.get("call_timeout", DEFAULT_CALL_TIMEOUT))
@@ -266,10 +282,11 @@ class StandaloneSession:
 
     def _event_loop(self):
         """Owned by the session; lives while it runs; queues each event for handle_recv."""
+        label = _label(self.plugin)
         while True:
             frames = self._sub.recv_multipart()
             if len(frames) == 2:
-                self.events.put(frames)
+                self.dropped = queue_event(self.events, frames, label, self.dropped)
 
     def stop(self):
         self.session.stop()

@@ -4,14 +4,19 @@ daemon admits a key pair made for it); configurations it cannot work with are re
 with the plugin named. The daemon-level cases (gcircusd, SIGKILL, quit) are in
 tests/e2e/test_isolated_plugins.py."""
 import json
+import logging
 import time
 
+import gevent
 import psutil
 import pytest
+from gevent.event import Event
 
 from gcircus.arbiter import Arbiter
 from gcircus.client import CircusClient
 from gcircus.endpoints import curve
+from gcircus.plugin import CircusPlugin
+from gcircus.plugin_host import session as session_module
 from gcircus.plugin_host.isolated import IsolationError
 from gcircus.watcher import Watcher
 from tests.support.wait import wait_until
@@ -121,3 +126,47 @@ def test_reloadconfig_turns_isolation_on_and_off(from_file, endpoints, tmp_path)
     path.write_text(head + section + "isolate = yes\n")
     assert arbiter.reload_from_config()["plugins"]["changed"] == ["plugin:slow"]
     wait_until(lambda: arbiter.get_watcher("plugin:slow").processes, 20, "isolated again")
+
+
+class Stuck(CircusPlugin):
+    """Holds its first event until `release` is set (a gevent wait: the hub goes on meanwhile)."""
+
+    def __init__(self, *args, **config):
+        super().__init__(*args, **config)
+        self.release = Event()
+        self.received = []
+        self.changed = Event()
+
+    def handle_recv(self, data):
+        self.received.append(data[0])
+        self.changed.set()
+        self.release.wait()
+
+
+def test_a_standalone_plugin_that_does_not_keep_up_keeps_a_bounded_queue(served_arbiter, endpoints, monkeypatch,
+                                                                         caplog):
+    """The runner of an isolated plugin reads events as they come; past the bound the oldest are
+    dropped, as for a hosted plugin, instead of the queue growing as long as the plugin is slow."""
+    monkeypatch.setattr(session_module, "MAX_QUEUED_EVENTS", 20)
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    arbiter = served_arbiter([Watcher("web", "sleep 120")])
+    plugin = Stuck(endpoints.control, endpoints.pubsub, 1.0, None, name="stuck")
+    running = gevent.spawn(plugin.start)
+    try:
+        def overflowing():
+            arbiter.publisher.publish("watcher.web.probe", {"time": time.time()})
+            return caplog.text.count("plugin stuck does not keep up with events: 1 dropped")
+        wait_until(overflowing, 20, "the first event dropped", detail=lambda: caplog.text[-2000:])
+        for _ in range(100):
+            arbiter.publisher.publish("watcher.web.probe", {"time": time.time()})
+        wait_until(lambda: "plugin stuck does not keep up with events: 100 dropped" in caplog.text, 20,
+                   "100 events dropped")
+        plugin.release.set()
+        arbiter.publisher.publish("watcher.web.last", {"time": time.time()})
+        wait_until(lambda: b"watcher.web.last" in plugin.received, 10, "the plugin going on",
+                   changed=plugin.changed)
+        assert len(plugin.received) <= 1 + 20 + 1      # the first, the queue's 20, the last one
+    finally:
+        plugin.release.set()
+        plugin.stop()
+        running.join(10)
