@@ -253,7 +253,8 @@ class CircusPlugin:
         StandaloneSession(self, curve).run()
 
     def stop(self):
-        """End the run (hosted or stand-alone): events queued so far are delivered, then
-        handle_stop() is called and the connection closes."""
+        """End the run: a hosted plugin gets the events queued so far first, a stand-alone (or
+        isolated) one ends after the event it handles; then handle_stop() is called and the
+        connection closes."""
         if self._host_stop is not None:
             self._host_stop()

@@ -21,6 +21,7 @@ from gevent.event import AsyncResult, Event
 from gevent.queue import Queue
 
 from gcircus.exc import CallError
+from gcircus.supervision.hub_guard import Slicer
 
 logger = logging.getLogger("gcircus")
 
@@ -168,11 +169,14 @@ class PluginConnection:
 class PluginSession:
     """Runs one plugin instance until its event queue says STOP or it fails."""
 
-    def __init__(self, plugin, connection, events, context=None):
+    def __init__(self, plugin, connection, events, context=None, discard_on_stop=False):
+        """discard_on_stop: stop() drops the events still queued (a process being stopped has no
+        time for a backlog) instead of delivering them first."""
         self.plugin = plugin
         self.connection = connection
         self.events = events
         self.context = context
+        self.discard_on_stop = discard_on_stop
         self.ready = Event()
         self._failure = None
 
@@ -188,7 +192,12 @@ class PluginSession:
             plugin.handle_init()
             plugin.running = True
             self.ready.set()
+            # A queue that holds events hands them over without a turn of the hub: a backlog would
+            # hold it (and, in a process of its own, keep a stop signal waiting) until it is worked off.
+            slicer = Slicer()
             while True:
+                if self.events.empty():
+                    slicer.reset()      # the get() below gives the hub its turn
                 item = self.events.get()
                 if self._failure is not None:
                     raise self._failure
@@ -196,6 +205,7 @@ class PluginSession:
                     return
                 if not isinstance(item, _Failure):   # a stale one, from a previous session
                     plugin.handle_recv(item)
+                    slicer.tick()
         finally:
             self._finish()
 
@@ -215,7 +225,11 @@ class PluginSession:
         self.connection.close()
 
     def stop(self):
-        """End the session once the events queued so far are delivered."""
+        """End the session once the events queued so far are delivered (dropped, with discard_on_stop)."""
+        if self.discard_on_stop:
+            kept = [item for item in _drain(self.events) if isinstance(item, _Failure)]
+            for item in kept:
+                self.events.put(item)
         self.events.put(STOP)
 
     def fail(self, error):
@@ -223,6 +237,13 @@ class PluginSession:
         if self._failure is None:
             self._failure = error
         self.events.put(_Failure(error))   # wakes the session if it waits for an event
+
+
+def _drain(queue):
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
 
 
 def _label(plugin):
@@ -264,7 +285,9 @@ class StandaloneSession:
         self._reader = None
         timeout = float(plugin.config.get("call_timeout", DEFAULT_CALL_TIMEOUT))
         connection = PluginConnection(self.context, plugin.endpoint, plugin._id, timeout, curve)
-        self.session = PluginSession(plugin, connection, self.events, self.context)
+        # a stand-alone plugin's events come from a SUB socket, which drops them anyway past its
+        # high-water mark: a stop (SIGTERM to the runner) does not wait for a backlog
+        self.session = PluginSession(plugin, connection, self.events, self.context, discard_on_stop=True)
 
     def run(self):
         self._sub = self.context.socket(zmq.SUB)

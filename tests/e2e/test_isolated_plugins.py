@@ -129,3 +129,19 @@ def test_plugin_commands_on_an_isolated_plugin(gcircusd, gcircusctl, workdir):
     assert restarted != pid
     assert gcircusctl("restart", "plugin:slow", endpoint=daemon.endpoint).code == 0
     assert wait_in_thread(lambda: plugin_pid(daemon) not in (None, restarted), 20, "plugin:slow restarted")
+
+
+def test_a_stopped_isolated_plugin_drops_its_backlog_and_runs_handle_stop(gcircusd, workdir):
+    """SIGTERM ends the plugin after the event it handles: a backlog of sleeps (10 s here) would
+    outlast the 5 s it gets before SIGKILL, and handle_stop() would never run."""
+    daemon = gcircusd(config(workdir))
+    seen = sum("event" in entry for entry in wait_for_events(daemon, workdir))
+    for _ in range(5):
+        publish_an_event(daemon)
+    # once it handles one of these five, the others wait in its queue (they are read together)
+    wait_in_thread(lambda: sum("event" in entry for entry in records(workdir)) > seen, 30,
+                   "the plugin at the backlog", detail=lambda: records(workdir))
+    assert call(daemon.endpoint, "stop", name="plugin:slow", waiting=True, timeout=30)["status"] == "ok"
+    entries = records(workdir)
+    assert "stopped" in entries[-1], entries
+    assert sum("event" in entry for entry in entries) < seen + 5, entries
