@@ -271,6 +271,9 @@ class Controller:
                                 "dropped, not executed (its client gave up long ago)"
                                 % (props.get("name"), time.monotonic() - request.received))
             try:
+                if lock is not None and not command.stops_arbiter and self.arbiter.stopping:
+                    # a quit or signal that came while it waited its turn pre-empts it
+                    raise WireError(COMMAND_ERROR, "arbiter is stopping")
                 result = command.execute(self.arbiter, props)
             finally:
                 if lock is not None:

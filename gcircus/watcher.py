@@ -574,11 +574,15 @@ class Watcher:
     # -- killing ---------------------------------------------------------------------
 
     def _signal(self, process, signum):
-        """Send signum through the before/after_signal hooks; SIGKILL is never vetoed."""
+        """Send signum through the before/after_signal hooks; SIGKILL is never vetoed. Returns the
+        time.monotonic() at which it was sent (or would have been, had a hook not vetoed it): the
+        hooks may take their time, and a graceful_timeout runs from the signal, not from them."""
         allowed = self.call_hook("before_signal", pid=process.pid, signum=signum)
+        sent = time.monotonic()
         if allowed or signum == signal.SIGKILL:
             process.send_signal(signum)
         self.call_hook("after_signal", pid=process.pid, signum=signum)
+        return sent
 
     def _begin_kill(self, process, sig=None, graceful_timeout=None):
         """Start stopping process in its own greenlet (idempotent); returns that greenlet."""
@@ -601,19 +605,19 @@ class Watcher:
         # taken before the signal: once a process exits, its children are re-parented away from its tree
         tree = ProcessHandles(descendants(process.pid))
         try:
-            started = time.monotonic()
             self._event("kill", process_pid=process.pid)
-            self._signal(process, sig)
+            sent = self._signal(process, sig)
             if self.stop_children:
                 for descendant in tree.handles:
                     self._event("kill", process_pid=descendant)
                 tree.signal(sig)
-            # graceful_timeout runs from the signal; a process that exited in time but whose exit
-            # the hub has not delivered yet (it was busy) is waited for, not SIGKILLed
-            if process.wait_exited(timeout) or (process.exit_pending()
-                                                and process.wait_exited(SIGKILL_TIMEOUT)):
+            # graceful_timeout runs from the signal (not from the hooks around it); a process that
+            # exited in time but whose exit the hub has not delivered yet (it was busy) is waited
+            # for, not SIGKILLed
+            if process.wait_exited(max(0.0, timeout - (time.monotonic() - sent))) or (
+                    process.exit_pending() and process.wait_exited(SIGKILL_TIMEOUT)):
                 if tree.handles:
-                    self._stop_orphans(process, tree, sig, timeout - (time.monotonic() - started))
+                    self._stop_orphans(process, tree, sig, timeout - (time.monotonic() - sent))
                 return
             logger.warning("%s: process %s did not stop within %ss, sending SIGKILL to its tree",
                            self.name, process.pid, timeout)

@@ -124,3 +124,30 @@ def test_request_waiting_past_max_request_wait_is_refused_not_run(served_arbiter
     os.kill(stubborn, signal.SIGKILL)
     wait_until(lambda: call("status", name="slow")["status"] == "stopped", 10, "the stop to end")
     assert call("incr", name="slow")["numprocesses"] == 2    # a fresh request runs as usual
+
+
+
+@pytest.mark.parametrize("how", ["quit", "sigterm"])
+def test_requests_queued_before_a_stop_are_refused_not_run(served_arbiter, clients, lines, how):
+    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=30,
+                   stdout_stream={"stream": lines})
+    # with sigterm, the arbiter handles this (the test's) process's signals, as gcircusd does
+    arbiter = served_arbiter([slow, Watcher("web", "sleep 120")], handle_signals=(how == "sigterm"))
+    lines.wait_for("ready")
+    stubborn = next(iter(slow.processes))
+    stopper, queued, quitter = clients(3)
+    stop = gevent.spawn(stopper.send_message, "stop", name="slow", waiting=True)
+    lines.wait_for("TERM")                          # the stop holds watcher slow for up to 30 s
+    incr = gevent.spawn(queued.send_message, "incr", name="slow", nb=2)
+    # the incr waits its turn behind the stop (the controller holds both requests)
+    wait_until(lambda: len(arbiter.controller._pending) == 2, 10, "the incr queued behind the stop")
+    if how == "quit":
+        assert quitter.send_message("quit")["status"] == "ok"   # answered while the incr still waits
+    else:
+        os.kill(os.getpid(), signal.SIGTERM)
+        wait_until(lambda: arbiter.stopping, 10, "the arbiter to take SIGTERM")
+    os.kill(stubborn, signal.SIGKILL)                # the stop ends; the queued incr's turn comes
+    gevent.joinall([stop, incr], timeout=15, raise_error=True)
+    assert incr.value["status"] == "error" and incr.value["reason"] == "arbiter is stopping", incr.value
+    assert slow.numprocesses == 1                    # never applied
+    wait_until(lambda: not any(w.processes for w in arbiter.watchers), 30, "the arbiter to stop every process")
