@@ -108,24 +108,35 @@ class Program:
 
 
 def settled_children(pid, timeout=10):
-    """The descendants of process pid, once none is still in an exec wrapper (setpriv, prlimit): a process is
-    spawned through them and runs its own program one exec later, with no event to wait on."""
+    """The descendants of process pid, once none is still on its way to its own program: a process is
+    spawned through exec wrappers (setpriv, prlimit) and runs its program one exec later, with no event
+    to wait on. Before its first exec it shows the daemon's own command line (vfork shares its memory),
+    and an exec in progress can show an empty one."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            children = psutil.Process(pid).children(recursive=True)
+            daemon = psutil.Process(pid)
+            daemon_cmdline = daemon.cmdline()
+            children = daemon.children(recursive=True)
         except psutil.NoSuchProcess:
             return []
-        if not any(_in_exec_wrapper(child) for child in children) or time.monotonic() > deadline:
+        if not any(_on_its_way(child, pid, daemon_cmdline) for child in children) or time.monotonic() > deadline:
             return children
         time.sleep(0.01)
 
 
-def _in_exec_wrapper(process):
+def _on_its_way(process, daemon_pid, daemon_cmdline):
+    """Whether process has not reached its own program yet (a zombie has: it is reported as it is)."""
     try:
-        return process.cmdline()[:1] in ([spawner.SETPRIV], [spawner.PRLIMIT])
-    except (psutil.Error, IndexError):
-        return False
+        cmdline = process.cmdline()
+        if not cmdline:
+            return process.status() != psutil.STATUS_ZOMBIE
+        if cmdline[:1] in ([spawner.SETPRIV], [spawner.PRLIMIT]):
+            return True
+        # a child of the daemon not exec'd yet; deeper descendants may run their parent's command line
+        return process.ppid() == daemon_pid and cmdline == daemon_cmdline
+    except psutil.Error:
+        return False        # gone: nothing to wait for
 
 
 class Daemon(Program):
