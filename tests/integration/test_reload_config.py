@@ -4,7 +4,9 @@ settings are applied live or reported, and a file with a broken section changes 
 import json
 import logging
 import os
+import shutil
 import socket
+import tempfile
 
 import gevent
 import pytest
@@ -22,28 +24,33 @@ def free_port():
         return probe.getsockname()[1]
 
 
-
-
-CIRCUS = "[circus]\nendpoint = tcp://127.0.0.1:%d\npubsub_endpoint = tcp://127.0.0.1:%d\ncheck_delay = 60\n" % (
-    free_port(), free_port())
+@pytest.fixture
+def circus():
+    """The [circus] section of the files here: ipc endpoints in a fresh short directory. Ports chosen
+    when the module was imported were often taken by the time a test bound them, minutes later."""
+    directory = tempfile.mkdtemp(prefix="gc-", dir="/tmp")    # short: an ipc path is at most 107 bytes
+    yield "[circus]\nendpoint = ipc://%s/ctl.sock\npubsub_endpoint = ipc://%s/pub.sock\ncheck_delay = 60\n" % (
+        directory, directory)
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 def socket_section(name, port):
     return "[socket:%s]\nhost = 127.0.0.1\nport = %d\n" % (name, port)
 
 
-def test_sockets_follow_the_file_and_a_bind_failure_is_reported(from_file):
-    keep, old, moved, taken = free_port(), free_port(), free_port(), socket.socket()
+def test_sockets_follow_the_file_and_a_bind_failure_is_reported(circus, from_file):
+    keep, old, taken = free_port(), free_port(), socket.socket()
     taken.bind(("127.0.0.1", 0))
     taken.listen(1)
     try:
         watcher = "[watcher:web]\ncmd = sleep 120 $(circus.sockets.moving)\nuse_sockets = true\n"
-        arbiter, path = from_file(CIRCUS + socket_section("keep", keep) + socket_section("moving", old)
+        arbiter, path = from_file(circus + socket_section("keep", keep) + socket_section("moving", old)
                                   + socket_section("gone", free_port()) + watcher
                                   + "[watcher:other]\ncmd = sleep 121\n")
         kept_socket, gone_socket = arbiter.sockets["keep"], arbiter.sockets["gone"]
         web_pids = [p.pid for p in arbiter.get_watcher("web").processes.values()]
-        path.write_text(CIRCUS + socket_section("keep", keep) + socket_section("moving", moved)
+        moved = free_port()         # chosen just before it is bound: a port chosen earlier may be taken by now
+        path.write_text(circus + socket_section("keep", keep) + socket_section("moving", moved)
                         + socket_section("busy", taken.getsockname()[1]) + watcher
                         + "[watcher:other]\ncmd = sleep 121\nnumprocesses = 2\n")
         summary = arbiter.reload_from_config()
@@ -63,9 +70,9 @@ def test_sockets_follow_the_file_and_a_bind_failure_is_reported(from_file):
 # -- [circus] settings -------------------------------------------------------------------
 
 
-def circus_section(**settings):
-    """CIRCUS with some keys replaced or added."""
-    lines = dict(line.split(" = ", 1) for line in CIRCUS.splitlines()[1:])
+def circus_section(circus, **settings):
+    """The circus section with some keys replaced or added."""
+    lines = dict(line.split(" = ", 1) for line in circus.splitlines()[1:])
     lines.update({key: str(value) for key, value in settings.items()})
     return "[circus]\n" + "".join("%s = %s\n" % item for item in lines.items())
 
@@ -130,11 +137,11 @@ def current_umask():
     return value
 
 
-def test_live_circus_settings_are_applied(from_file, events, log_lines, process_settings):
+def test_live_circus_settings_are_applied(circus, from_file, events, log_lines, process_settings):
     watcher = "[watcher:w]\ncmd = sleep 120\n"
-    arbiter, path = from_file(circus_section(umask="002") + watcher)
+    arbiter, path = from_file(circus_section(circus, umask="002") + watcher)
     assert current_umask() == 0o002
-    path.write_text(circus_section(check_delay=0.1, umask="027", loglevel="debug", max_message_size=2048,
+    path.write_text(circus_section(circus, check_delay=0.1, umask="027", loglevel="debug", max_message_size=2048,
                                    warmup_delay=0.5) + watcher)
     summary = arbiter.reload_from_config()
     assert summary["settings"] == ["check_delay", "loglevel", "max_message_size", "umask", "warmup_delay"]
@@ -152,18 +159,18 @@ def test_live_circus_settings_are_applied(from_file, events, log_lines, process_
     log_lines.wait_for("[circus] check_delay is now 0.1")
 
 
-def test_check_delay_from_zero_starts_the_sweep(from_file, events):
+def test_check_delay_from_zero_starts_the_sweep(circus, from_file, events):
     watcher = "[watcher:w]\ncmd = sleep 120\n"
-    arbiter, path = from_file(circus_section(check_delay=0) + watcher)
-    path.write_text(circus_section(check_delay=0.1) + watcher)
+    arbiter, path = from_file(circus_section(circus, check_delay=0) + watcher)
+    path.write_text(circus_section(circus, check_delay=0.1) + watcher)
     arbiter.reload_from_config()
     arbiter.get_watcher("w").numprocesses = 2
     events.wait_count("watcher.w.spawn", 2, timeout=5)
 
 
-def test_settings_needing_a_restart_are_reported_and_not_pretended(from_file, log_lines):
-    arbiter, path = from_file(CIRCUS + "[watcher:w]\ncmd = sleep 120\n")
-    path.write_text(circus_section(debug="true", fqdn_prefix="web1", statsd="true")
+def test_settings_needing_a_restart_are_reported_and_not_pretended(circus, from_file, log_lines):
+    arbiter, path = from_file(circus + "[watcher:w]\ncmd = sleep 120\n")
+    path.write_text(circus_section(circus, debug="true", fqdn_prefix="web1", statsd="true")
                     + "[watcher:w]\ncmd = sleep 120\n")
     assert arbiter.reload_from_config()["settings"] == ["debug", "fqdn_prefix", "statsd"]
     for key in ("debug", "fqdn_prefix", "statsd"):
@@ -172,11 +179,11 @@ def test_settings_needing_a_restart_are_reported_and_not_pretended(from_file, lo
         assert key not in arbiter.options or not arbiter.options[key]   # what runs is still the old value
 
 
-def test_command_line_settings_win_over_the_edited_file(tmp_path, from_file, log_lines, process_settings):
-    arbiter, path = from_file(CIRCUS + "[watcher:w]\ncmd = sleep 120\n")
+def test_command_line_settings_win_over_the_edited_file(circus, tmp_path, from_file, log_lines, process_settings):
+    arbiter, path = from_file(circus + "[watcher:w]\ncmd = sleep 120\n")
     arbiter.config_source.command_line = {"loglevel": "warning"}
     logging.getLogger().setLevel(logging.WARNING)
-    path.write_text(circus_section(loglevel="debug") + "[watcher:w]\ncmd = sleep 120\n")
+    path.write_text(circus_section(circus, loglevel="debug") + "[watcher:w]\ncmd = sleep 120\n")
     arbiter.reload_from_config()
     assert logging.getLogger().level == logging.WARNING
     log_lines.wait_for("[circus] loglevel changed; the command line's value 'warning' stays in force")
@@ -185,12 +192,12 @@ def test_command_line_settings_win_over_the_edited_file(tmp_path, from_file, log
 # -- watcher sections: added / removed keys (Circus misses them) ----------------
 
 
-def test_a_key_added_or_removed_in_a_watcher_section_replaces_it(from_file):
+def test_a_key_added_or_removed_in_a_watcher_section_replaces_it(circus, from_file):
     plain = "[watcher:w]\ncmd = sleep 120\n"
-    arbiter, path = from_file(CIRCUS + plain)
+    arbiter, path = from_file(circus + plain)
     for text in (plain + "max_age = 100\n", plain, plain + "custom_key = 1\n", plain):
         before = {p.pid for p in arbiter.get_watcher("w").processes.values()}
-        path.write_text(CIRCUS + text)
+        path.write_text(circus + text)
         assert arbiter.reload_from_config()["watchers"]["replaced"] == ["w"], text
         assert not before & {p.pid for p in arbiter.get_watcher("w").processes.values()}
     assert arbiter.reload_from_config()["watchers"]["replaced"] == []   # unchanged file: nothing to do
@@ -208,25 +215,25 @@ def pids(arbiter):
     return {w.name: sorted(p.pid for p in w.processes.values()) for w in arbiter.watchers}
 
 
-def test_a_broken_section_refuses_the_whole_reload(from_file):
-    arbiter, path = from_file(CIRCUS + RUNNING)
+def test_a_broken_section_refuses_the_whole_reload(circus, from_file):
+    arbiter, path = from_file(circus + RUNNING)
     before = pids(arbiter)
-    path.write_text(CIRCUS + BROKEN)
+    path.write_text(circus + BROKEN)
     with pytest.raises(ConfigError) as raised:
         arbiter.reload_from_config()
     assert "reloadconfig refused, nothing was changed" in str(raised.value)
     assert "[watcher:b] numprocesses: invalid integer 'tow'" in str(raised.value)
     assert pids(arbiter) == before
-    path.write_text(CIRCUS + BROKEN.replace("numprocesses = tow\n", ""))
+    path.write_text(circus + BROKEN.replace("numprocesses = tow\n", ""))
     summary = arbiter.reload_from_config()    # fixed: the whole edit applies against the running state
     assert summary["watchers"]["replaced"] == ["a"] and summary["watchers"]["added"] == ["c"]
 
 
-def test_reloadconfig_command_reports_the_errors(from_file):
+def test_reloadconfig_command_reports_the_errors(circus, from_file):
     """With or without waiting: the file is checked before the reply, a broken one gets an error."""
-    arbiter, path = from_file(CIRCUS + RUNNING)
+    arbiter, path = from_file(circus + RUNNING)
     before = pids(arbiter)
-    path.write_text(CIRCUS + BROKEN)
+    path.write_text(circus + BROKEN)
     client = CircusClient(endpoint=arbiter.endpoint, timeout=10)
     try:
         for props in ({"waiting": True}, {}):
@@ -239,10 +246,10 @@ def test_reloadconfig_command_reports_the_errors(from_file):
     assert pids(arbiter) == before
 
 
-def test_an_unimportable_stream_class_keeps_the_running_watcher(from_file):
-    arbiter, path = from_file(CIRCUS + RUNNING)
+def test_an_unimportable_stream_class_keeps_the_running_watcher(circus, from_file):
+    arbiter, path = from_file(circus + RUNNING)
     before = pids(arbiter)
-    path.write_text(CIRCUS + RUNNING.replace("[watcher:b]\n", "[watcher:b]\nstdout_stream.class = no_such_pkg.Out\n"))
+    path.write_text(circus + RUNNING.replace("[watcher:b]\n", "[watcher:b]\nstdout_stream.class = no_such_pkg.Out\n"))
     client = CircusClient(endpoint=arbiter.endpoint, timeout=10)
     try:
         reply = client.call({"command": "reloadconfig", "properties": {}})
@@ -253,12 +260,12 @@ def test_an_unimportable_stream_class_keeps_the_running_watcher(from_file):
     assert pids(arbiter) == before and arbiter.get_watcher("b").is_active()
 
 
-def test_a_watcher_that_cannot_be_built_refuses_the_reload_before_any_change(from_file, events):
+def test_a_watcher_that_cannot_be_built_refuses_the_reload_before_any_change(circus, from_file, events):
     """The loader cannot see everything (a stream class may refuse its options when built): the new
     watchers are built before anything is removed, replaced or added."""
-    arbiter, path = from_file(CIRCUS + RUNNING)
+    arbiter, path = from_file(circus + RUNNING)
     before = pids(arbiter)
-    path.write_text(CIRCUS + RUNNING.replace("sleep 120", "sleep 130")
+    path.write_text(circus + RUNNING.replace("sleep 120", "sleep 130")
                     + "[watcher:c]\ncmd = sleep 122\nstdout_stream.class = tests.fixtures.streams.Refusing\n")
     with pytest.raises(ConfigError) as raised:
         arbiter.reload_from_config()
