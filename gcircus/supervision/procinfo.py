@@ -6,6 +6,7 @@ import time
 import psutil
 
 from gcircus.converters import bytes2human  # noqa: F401  (re-exported: Circus has it in circus.util)
+from gcircus.supervision.spawner import program_argv
 
 
 def format_cpu_time(cpu_times):
@@ -46,7 +47,7 @@ def get_info(proc, interval=0.0, with_children=False):
         info["nice"] = "Zombie"
     info["create_time"] = _field(proc.create_time)
     info["age"] = time.time() - info["create_time"] if isinstance(info["create_time"], float) else "N/A"
-    cmdline = _field(proc.cmdline, [])
+    cmdline = program_argv(_field(proc.cmdline, []))     # its program's, even while its exec wrapper runs
     info["cmdline"] = os.path.basename(cmdline[0].split()[0]) if cmdline and cmdline[0].split() else "N/A"
     info["children"] = []
     if with_children:

@@ -19,6 +19,7 @@ import psutil
 
 from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.procinfo import bytes2human, format_cpu_time, get_info
+from gcircus.supervision.spawner import program_argv
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -90,7 +91,9 @@ class _Tracked:
 
     Read from /proc directly (start time from the stat fields, owner from /proc/<pid>/status,
     command from /proc/<pid>/cmdline: ~3 reads against psutil's ~8 per process, which made
-    the first `stats` of 2,000 processes take a second); psutil where /proc is not there."""
+    the first `stats` of 2,000 processes take a second); psutil where /proc is not there.
+    The command is its program's, not its exec wrapper's; one caught in the middle of an exec
+    shows none, and is read again at the next sample (cmdline None until then)."""
 
     __slots__ = ("pid", "proc", "username", "cmdline", "create_time", "last_cpu", "last_time")
 
@@ -103,7 +106,13 @@ class _Tracked:
         self.proc = psutil.Process(pid)
         self.create_time = self.proc.create_time()
         self.username = _field(self.proc.username)
-        self.cmdline = _first_word(_field(self.proc.cmdline, []))
+        self.cmdline = _command(_field(self.proc.cmdline, []))
+
+    def command(self):
+        """Its command's first word ("N/A" while none can be read)."""
+        if self.cmdline is None:
+            self.cmdline = _command(_read_argv(self.pid) if self.proc is None else _field(self.proc.cmdline, []))
+        return self.cmdline or "N/A"
 
     def psutil_process(self):
         if self.proc is None:
@@ -116,8 +125,6 @@ def _read_identity(tracked, pid, fields):
     try:
         with open("/proc/%d/status" % pid, "rb") as handle:
             status = handle.read()
-        with open("/proc/%d/cmdline" % pid, "rb") as handle:
-            argv = handle.read().split(b"\0")
     except OSError:
         return False
     uid = None
@@ -129,13 +136,24 @@ def _read_identity(tracked, pid, fields):
         return False
     tracked.create_time = _boot_time() + int(fields[19]) / _TICKS      # field 22: starttime
     tracked.username = _user_name(uid)
-    tracked.cmdline = _first_word([arg.decode("utf-8", "replace") for arg in argv if arg])
+    tracked.cmdline = _command(_read_argv(pid))
     return True
 
 
-def _first_word(cmdline):
-    words = cmdline[0].split() if cmdline else []
-    return os.path.basename(words[0]) if words else "N/A"
+def _read_argv(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return [arg.decode("utf-8", "replace") for arg in handle.read().split(b"\0") if arg]
+    except OSError:
+        return []
+
+
+def _command(argv):
+    """The first word of the program's command line (not its exec wrapper's); None when there is none
+    (gone, or caught in the middle of an exec)."""
+    argv = program_argv(argv)
+    words = argv[0].split() if argv else []
+    return os.path.basename(words[0]) if words else None
 
 
 _BOOT_TIME = []
@@ -224,7 +242,7 @@ class ProcessSampler:
             "nice": nice,
             "create_time": tracked.create_time,
             "age": time.time() - tracked.create_time,
-            "cmdline": tracked.cmdline,
+            "cmdline": tracked.command(),
             "children": [],
         }
 

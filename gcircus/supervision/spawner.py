@@ -233,3 +233,11 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
         return Popen(program_argv, executable=executable or resolved, **kwargs)
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, argv)), error)) from error
+
+
+def program_argv(argv):
+    """The command line of the program a child runs, its exec wrappers (setpriv, prlimit) stripped: until they
+    have exec'd it (a millisecond or so after the spawn), the child shows theirs."""
+    while argv and argv[0] in (SETPRIV, PRLIMIT) and "--" in argv:
+        argv = argv[argv.index("--") + 1:]
+    return argv

@@ -3,14 +3,18 @@ that a raw zmq SUB, our StatsClient and Circus 0.19's own circus-top read."""
 import json
 import os
 import socket
+import sys
 import time
 
 import gevent
+import psutil
 import pytest
 import zmq.green as zmq
 
 from gcircus.sockets import CircusSocket
-from gcircus.stats.collector import aggregate
+from gcircus.stats.collector import ProcessSampler, aggregate
+from gcircus.supervision import spawner
+from gcircus.supervision.procinfo import get_info
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
 from tests.integration.conftest import free_port
@@ -109,6 +113,31 @@ def test_stopped_and_reaped_processes_leave_the_stream(run_arbiter, lines, stats
     assert [b["pid"] for t, b in later if t == "stat.one"][-1] == [new_pid]
     streamer = arbiter.stats_streamer
     assert len(streamer.sampler) == 2   # the daemon and the new process; the old one is forgotten
+
+
+SPAWNS = 10
+
+
+def test_a_process_sampled_inside_its_exec_wrapper_shows_its_own_program():
+    """A child runs its program one exec after the spawn (through setpriv): sampled in between, the stats
+    reported "setpriv" as its command, and kept it for the process's life (the command is read once)."""
+    sampler = ProcessSampler()
+    program = os.path.basename(sys.executable)
+    children = []
+    try:
+        for _ in range(SPAWNS):
+            child = spawner.spawn(child_cmd("ready_then_sleep").split(), env={}, die_with_parent=True)
+            children.append(child)
+            # sampled the moment the spawn returns: most often the wrapper still runs
+            assert sampler.sample(child, child.pid)["cmdline"] in (program, "N/A")
+            assert get_info(psutil.Process(child.pid))["cmdline"] in (program, "N/A")
+        for child in children:
+            assert child.stdout.readline().startswith(b"ready")        # it runs its program now
+            assert sampler.sample(child, child.pid)["cmdline"] == program
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
 
 
 def test_socket_reads_are_counted(run_arbiter, stats_endpoint, stat_stream):
