@@ -315,6 +315,15 @@ class Process:
 
     # -- introspection ---------------------------------------------------------------
 
+    def program(self):
+        """The first word of the program it runs, from the command line it was spawned with (its exec
+        wrappers left out): what its own shows once readable; None before the spawn."""
+        if self._popen is None:
+            return None
+        argv = spawner.program_argv(list(self._popen.args))
+        words = argv[0].split() if argv else []
+        return os.path.basename(words[0]) if words else None
+
     @property
     def pid(self):
         return self._popen.pid if self._popen is not None else None
@@ -346,6 +355,8 @@ class Process:
             info = get_info(self._psutil())
         except psutil.NoSuchProcess:
             return _NO_SUCH_PROCESS
+        if info["cmdline"] == "N/A":
+            info["cmdline"] = self.program() or "N/A"   # read in the middle of an exec: what it runs next
         info["age"] = self.age()
         info["started"] = self.started
         info["children"] = []

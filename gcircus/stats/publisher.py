@@ -144,8 +144,9 @@ class StatsStreamer:
             processes = [p for p in list(watcher.processes.values()) if p.is_alive()]
             if processes:
                 tracked.extend(processes)
-                self._publish_group(_topic_name(watcher), [(p, p.pid, None) for p in processes], slicer)
-        self._publish_group("circus", [(DAEMON_KEY, os.getpid(), "circusd")], slicer)
+                self._publish_group(_topic_name(watcher), [(p, p.pid, None, p.program()) for p in processes],
+                                    slicer)
+        self._publish_group("circus", [(DAEMON_KEY, os.getpid(), "circusd", None)], slicer)
         self.sampler.retain(tracked)
         self._publish_sockets()
         self.rounds += 1
@@ -153,8 +154,8 @@ class StatsStreamer:
 
     def _publish_group(self, name, members, slicer):
         infos = {}
-        for key, pid, label in members:
-            info = self.sampler.sample(key, pid)
+        for key, pid, label, program in members:
+            info = self.sampler.sample(key, pid, program=program)
             if info is not None:
                 info["subtopic"] = pid
                 info["name"] = label

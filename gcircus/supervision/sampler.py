@@ -109,10 +109,10 @@ class _Tracked:
         self.cmdline = _command(_field(self.proc.cmdline, []))
 
     def command(self):
-        """Its command's first word ("N/A" while none can be read)."""
+        """Its command's first word (None while none can be read)."""
         if self.cmdline is None:
             self.cmdline = _command(_read_argv(self.pid) if self.proc is None else _field(self.proc.cmdline, []))
-        return self.cmdline or "N/A"
+        return self.cmdline
 
     def psutil_process(self):
         if self.proc is None:
@@ -192,9 +192,10 @@ class ProcessSampler:
         self._tracked = {}
         self._total_memory = psutil.virtual_memory().total
 
-    def sample(self, key, pid, table=None):
+    def sample(self, key, pid, table=None, program=None):
         """Circus's info dict for pid (`children` empty), or None when it is gone.
-        With a ProcTable, its fields are used instead of reading /proc again."""
+        With a ProcTable, its fields are used instead of reading /proc again. `program` is the
+        command reported while the process's own cannot be read (caught in the middle of an exec)."""
         try:
             fields = table.fields.get(pid) if table is not None else _read_stat_fields(pid)
             tracked = self._tracked.get(key)
@@ -203,7 +204,9 @@ class ProcessSampler:
             stat = _figures(fields) if fields is not None else None
             if stat is None:
                 stat = self._read_with_psutil(tracked)
-            return self._info(tracked, *stat)
+            info = self._info(tracked, *stat)
+            info["cmdline"] = info["cmdline"] or program or "N/A"
+            return info
         except psutil.NoSuchProcess:
             self._tracked.pop(key, None)
             return None
@@ -267,7 +270,7 @@ def processes_info(processes, sampler, slicer=None, table=None):
     keys = []
     for process in processes:
         pid = process.pid
-        info = sampler.sample(process, pid, table) if process.is_alive() else None
+        info = sampler.sample(process, pid, table, process.program()) if process.is_alive() else None
         if info is None:
             infos[pid] = NO_SUCH_PROCESS
             continue

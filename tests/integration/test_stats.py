@@ -2,19 +2,19 @@
 that a raw zmq SUB, our StatsClient and Circus 0.19's own circus-top read."""
 import json
 import os
+import signal
 import socket
 import sys
 import time
 
 import gevent
-import psutil
 import pytest
 import zmq.green as zmq
 
 from gcircus.sockets import CircusSocket
 from gcircus.stats.collector import ProcessSampler, aggregate
-from gcircus.supervision import spawner
-from gcircus.supervision.procinfo import get_info
+from gcircus.process import Process
+from gcircus.supervision.sampler import processes_info
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
 from tests.integration.conftest import free_port
@@ -119,25 +119,28 @@ SPAWNS = 10
 
 
 def test_a_process_sampled_inside_its_exec_wrapper_shows_its_own_program():
-    """A child runs its program one exec after the spawn (through setpriv): sampled in between, the stats
-    reported "setpriv" as its command, and kept it for the process's life (the command is read once)."""
+    """A child runs its program one exec after the spawn (through setpriv): sampled in between, `stats` and the
+    stats stream reported "setpriv" (or "N/A", in the middle of the exec) as its command, and kept it for the
+    process's life (the command is read once)."""
     sampler = ProcessSampler()
     program = os.path.basename(sys.executable)
-    children = []
+    processes = []
     try:
-        for _ in range(SPAWNS):
-            child = spawner.spawn(child_cmd("ready_then_sleep").split(), env={}, die_with_parent=True)
-            children.append(child)
+        for wid in range(SPAWNS):
+            process = Process(wid, child_cmd("ready_then_sleep"), die_with_daemon=True)
+            processes.append(process)
             # sampled the moment the spawn returns: most often the wrapper still runs
-            assert sampler.sample(child, child.pid)["cmdline"] in (program, "N/A")
-            assert get_info(psutil.Process(child.pid))["cmdline"] in (program, "N/A")
-        for child in children:
-            assert child.stdout.readline().startswith(b"ready")        # it runs its program now
-            assert sampler.sample(child, child.pid)["cmdline"] == program
+            infos, _ = processes_info([process], sampler)
+            assert infos[process.pid]["cmdline"] == program
+            assert process.info()["cmdline"] == program
+        for process in processes:
+            assert process.stdout.readline().startswith(b"ready")        # it runs its program now
+            assert sampler.sample(process, process.pid)["cmdline"] == program
     finally:
-        for child in children:
-            child.kill()
-            child.wait()
+        for process in processes:
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+            process.close_output_channels()
 
 
 def test_socket_reads_are_counted(run_arbiter, stats_endpoint, stat_stream):
