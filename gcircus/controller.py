@@ -54,6 +54,7 @@ DEFAULT_MAX_REQUEST_WAIT = 10.0
 CLOSE_LINGER_MS = 1000
 # How long stop() lets requests still running finish before it ends them.
 STOP_GRACE = 1.0
+STOPPED_BEFORE_DONE = "the arbiter stopped before this command finished"
 # How long an endpoint replaced by rebind() keeps serving the connections it has.
 REBIND_GRACE = 1.0
 
@@ -156,15 +157,32 @@ class Controller:
         gevent.joinall(others, timeout=5)
         for request in list(self._pending):
             if not request.replied and not request.cast:
-                self._reply_error(request, WireError(
-                    COMMAND_ERROR, "the arbiter stopped before this command finished"))
+                self._reply_error(request, WireError(COMMAND_ERROR, STOPPED_BEFORE_DONE))
         if self.socket is not None:
+            self._refuse_unread()
             self._reader.close()
             self.socket.linger = CLOSE_LINGER_MS
             self.socket.close()
             binding.remove_ipc_file(self.endpoint)
             self.socket = None
         self._stop_guards()
+
+    def _refuse_unread(self):
+        """Answer what arrived since the reader stopped with an error: every request gets a reply."""
+        while True:
+            try:
+                frames = self.socket.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.ZMQError:
+                return      # nothing more (zmq.Again), or the socket is unusable
+            envelope, body = split_envelope(frames)
+            if envelope is None:
+                continue
+            request = _Request([frame.bytes for frame in envelope], body.bytes if body is not None else b"")
+            try:
+                self._parse(request)        # for its id, so that the client knows the reply is its own
+            except WireError:
+                pass
+            self._reply_error(request, WireError(COMMAND_ERROR, "arbiter is stopping"))
 
     def rebind(self, endpoint):
         """Serve on endpoint instead: the new address is bound at once, the old one released
@@ -282,6 +300,11 @@ class Controller:
                 self._run_deferred(request, result, props.get("waiting"))
             else:
                 self._reply_ok(request, result)
+        except gevent.GreenletExit:
+            # the controller stops and cannot wait for it any longer: it still gets an answer
+            if not request.replied:
+                self._reply_error(request, WireError(COMMAND_ERROR, STOPPED_BEFORE_DONE))
+            raise
         except Exception as error:  # the one mapping point: every failure gets its errno
             if request.replied or request.cast:
                 logger.error("command %s failed after its reply: %s", _preview(request.raw), error,

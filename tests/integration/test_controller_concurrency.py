@@ -151,3 +151,27 @@ def test_requests_queued_before_a_stop_are_refused_not_run(served_arbiter, clien
     assert incr.value["status"] == "error" and incr.value["reason"] == "arbiter is stopping", incr.value
     assert slow.numprocesses == 1                    # never applied
     wait_until(lambda: not any(w.processes for w in arbiter.watchers), 30, "the arbiter to stop every process")
+
+
+def test_a_request_arriving_as_the_controller_stops_is_answered(served_arbiter, clients, lines):
+    """Stopping, the controller stops reading, gives the requests in flight STOP_GRACE to finish, then
+    closes: a request that arrived in between was never read, and its client waited in vain."""
+    slow = Watcher("slow", child_cmd("ready_then_sleep", "--ignore-term"), graceful_timeout=30,
+                   stdout_stream={"stream": lines})
+    arbiter = served_arbiter([slow])
+    lines.wait_for("ready")
+    stubborn = next(iter(slow.processes))
+    holder, late = clients(2)
+    try:
+        held = gevent.spawn(holder.send_message, "stop", name="slow", waiting=True)     # in flight for 30 s
+        lines.wait_for("TERM")
+        controller = arbiter.controller
+        closer = gevent.spawn(controller.stop)         # how every stop of the arbiter ends
+        wait_until(lambda: controller._receiver is None, 10, "the controller to stop reading")
+        reply = late.send_message("status")            # arrives while the held stop has its grace
+        assert reply["status"] == "error" and reply["reason"] == "arbiter is stopping", reply
+        closer.join(15)
+        held.join(15)
+        assert held.value["reason"] == "the arbiter stopped before this command finished"
+    finally:
+        os.kill(stubborn, signal.SIGKILL)
