@@ -139,6 +139,7 @@ class Watcher:
         self._supervisor = None
         self._respawn_timer = None
         self._retry_at = None          # time.time() of the respawn the backoff delays
+        self._retry_delay = None       # how long that backoff waits in all (seconds)
         self._crash_streak = 0         # deaths before min_uptime in a row: they set the backoff
         self._spawn_failure_streak = 0  # failed spawns in a row: more than max_retry stop the watcher
         self._spawned_count = 0
@@ -332,6 +333,7 @@ class Watcher:
             self._fill()
         elif self._respawn_timer is None:
             self._retry_at = time.time() + delay
+            self._retry_delay = delay
             self._respawn_timer = self._spawn_greenlet("respawn", self._delayed_fill, delay=delay)
 
     def _delayed_fill(self):
@@ -349,13 +351,13 @@ class Watcher:
 
     @on_owner_hub
     def backoff(self):
-        """While a respawn waits for the backoff: {'crashes', 'spawn_failures', 'retry_at'
-        (time.time() of the next try), 'retry_in' (seconds)}; None otherwise."""
+        """While a respawn waits for the backoff: {'crashes', 'spawn_failures' (in a row), 'delay' (the
+        whole wait, seconds), 'retry_at' (time.time() of the next try), 'retry_in' (seconds)}; None otherwise."""
         retry_at = self._retry_at
         if retry_at is None:
             return None
         return {"crashes": self._crash_streak, "spawn_failures": self._spawn_failure_streak,
-                "retry_at": retry_at, "retry_in": max(0.0, retry_at - time.time())}
+                "delay": self._retry_delay, "retry_at": retry_at, "retry_in": max(0.0, retry_at - time.time())}
 
     # -- processes -------------------------------------------------------------------
 

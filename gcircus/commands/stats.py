@@ -17,9 +17,10 @@ of one watcher, or of one of its processes. extended also calls the
 watcher's extended_stats hook for each process.
 
 Message: {"command": "stats", "properties": {"name": NAME, "process": PID, "extended": false}}
-Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
-       "info": {pid: info}, and "backoff" while the watcher waits to respawn a
-       crash loop (see status); with process, "process" and "info": info.
+Reply: without name, "infos": {watcher: {pid: info}} and "backoff": {watcher:
+       backoff} for the watchers that wait to respawn a crash loop (see status);
+       with name, "name" and "info": {pid: info}, and "backoff" while the watcher
+       waits; with process, "process" and "info": info.
 
     gcircusctl stats [--extended] [<name> [<pid>]]
 """
@@ -44,15 +45,12 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
         if reply.get("status") == "error":
             return super().console(reply)
         if "infos" in reply:
-            return "\n".join(_format_watcher(name, infos) for name, infos in sorted(reply["infos"].items()))
+            backoff = reply.get("backoff") or {}
+            return "\n".join(_format_watcher(name, infos) + _format_backoff(backoff.get(name))
+                             for name, infos in sorted(reply["infos"].items()))
         if "process" in reply:
             return _format_process(reply["info"])
-        text = _format_watcher(reply.get("name"), reply.get("info") or {})
-        backoff = reply.get("backoff")
-        if backoff:
-            text += "\n   backoff: crash %s in a row, spawn failure %s in a row, next try in %.1f s" % (
-                backoff.get("crashes"), backoff.get("spawn_failures"), backoff.get("retry_in", 0.0))
-        return text
+        return _format_watcher(reply.get("name"), reply.get("info") or {}) + _format_backoff(reply.get("backoff"))
 
     def validate(self, props):
         super().validate(props)
@@ -63,7 +61,12 @@ Reply: without name, "infos": {watcher: {pid: info}}; with name, "name" and
     def execute(self, arbiter, props):
         if props.get("name") is None:
             table = ProcTable()     # one /proc scan for every watcher
-            return {"infos": {w.name: w.info(table) for w in list(arbiter.watchers)}}
+            watchers = list(arbiter.watchers)
+            reply = {"infos": {w.name: w.info(table) for w in watchers}}
+            backoff = {w.name: w.backoff() for w in watchers if w.backoff() is not None}
+            if backoff:
+                reply["backoff"] = backoff      # as status: the watchers waiting to respawn
+            return reply
         watcher = get_watcher(arbiter, props["name"])
         if props.get("process") is None:
             infos = watcher.info()
@@ -88,6 +91,13 @@ def _extend(watcher, pid, info):
     """Let the watcher's extended_stats hook add to info (a vanished process has a string)."""
     if isinstance(info, dict):
         call_extended_stats(watcher, pid, info)
+
+
+def _format_backoff(backoff):
+    if not backoff:
+        return ""
+    return "\n   backoff: crash %s in a row, spawn failure %s in a row, next try in %.1f s" % (
+        backoff.get("crashes"), backoff.get("spawn_failures"), backoff.get("retry_in", 0.0))
 
 
 def _format_watcher(name, infos):

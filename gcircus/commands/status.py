@@ -14,8 +14,8 @@ waits for the backoff.
 Message: {"command": "status", "properties": {"name": NAME}}
 Reply: with a name, "status": STATE (it replaces "ok", as in Circus);
        without, "statuses": {name: STATE}. A watcher in backoff is also
-       described in "backoff" ({"crashes", "spawn_failures", "retry_at",
-       "retry_in"}; without a name, {name: that}).
+       described in "backoff" ({"crashes", "spawn_failures", "delay",
+       "retry_at", "retry_in"}; without a name, {name: that}).
 
     gcircusctl status [<name>]
 """

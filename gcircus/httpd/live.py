@@ -276,6 +276,7 @@ def watcher_summary(watcher, figures):
         })
     return {
         "name": watcher.name, "topic_name": watcher.res_name, "state": watcher.status(),
+        "backoff": watcher.backoff(),       # while it waits to respawn a crash loop: why, and until when
         "numprocesses": watcher.numprocesses, "running": len(watcher.get_active_processes()),
         "restarts": watcher.restarts, "spawn_failures": watcher.spawn_failures,
         "last_exit_code": watcher.last_exit_code, "last_start_time": watcher.last_start_time,

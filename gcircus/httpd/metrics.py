@@ -137,6 +137,12 @@ class MetricsCollector:
                            "(minus the signal number if killed by one; NaN before the first).")
         last_start = Family("gcircus_watcher_last_start_time_seconds", "gauge", "When the watcher last started "
                             "(unix time; NaN if never).")
+        backoff = Family("gcircus_watcher_backoff", "gauge", "1 while the watcher waits to respawn a crash loop "
+                         "(or failed spawns), else 0.")
+        retry_in = Family("gcircus_watcher_backoff_retry_in_seconds", "gauge", "Seconds until the next respawn "
+                          "of a watcher in backoff (0 when none waits).")
+        crashes = Family("gcircus_watcher_backoff_crashes", "gauge", "Processes in a row that died younger than "
+                         "min_uptime, for a watcher in backoff (0 when none waits).")
         cpu = Family("gcircus_process_cpu_seconds_total", "counter", "CPU time (user + system) of a process.")
         rss = Family("gcircus_process_resident_memory_bytes", "gauge", "Resident memory of a process.")
         started = Family("gcircus_process_start_time_seconds", "gauge", "When a process was spawned (unix time).")
@@ -151,6 +157,10 @@ class MetricsCollector:
             failures.add(watcher.spawn_failures, watcher=name)
             exit_code.add(watcher.last_exit_code, watcher=name)
             last_start.add(watcher.last_start_time, watcher=name)
+            waiting = watcher.backoff() or {}
+            backoff.add(1 if waiting else 0, watcher=name)
+            retry_in.add(waiting.get("retry_in", 0.0), watcher=name)
+            crashes.add(waiting.get("crashes", 0), watcher=name)
             for process in list(watcher.processes.values()):
                 stat = read_proc_stat(process.pid)
                 labels = {"watcher": name, "pid": str(process.pid), "wid": str(process.wid)}
@@ -160,4 +170,5 @@ class MetricsCollector:
                 if process.started:
                     started.add(process.started, **labels)
                 slicer.tick()
-        return [state, configured, running, restarts, failures, exit_code, last_start, cpu, rss, started]
+        return [state, configured, running, restarts, failures, exit_code, last_start, backoff, retry_in, crashes,
+                cpu, rss, started]
