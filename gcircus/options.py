@@ -114,9 +114,10 @@ WATCHER_OPTIONS = _table(
     _W("min_uptime", 1.0, conv.to_duration, set=MANAGE, report=True, param=False),
     _W("backoff_base", 0.1, conv.to_duration, set=MANAGE, report=True, param=False),
     _W("backoff_max", 30.0, conv.to_duration, set=MANAGE, report=True, param=False),
-    # Ours: the kernel SIGKILLs the processes if the daemon dies (SIGKILL, OOM killer), so a restarted
-    # daemon never finds them running beside its new ones; false lets them outlive a crash.
-    _W("die_with_daemon", True, conv.to_bool, add=True, report=True, param=False),
+    # Ours: true has the kernel SIGKILL the processes the moment the daemon dies (SIGKILL, OOM killer), at
+    # the price of one more exec per spawn; without it they run on until gcircusd of the same configuration
+    # starts again, which stops them first (gcircus.supervision.children_record).
+    _W("die_with_daemon", False, conv.to_bool, add=True, report=True, param=False),
     # Ours: a critical watcher that gives up (max_retry, Flapping) stops the daemon: gcircusd exits 3
     _W("critical", False, conv.to_bool, set=MANAGE, report=True, param=False),
     # Accepted and unused by Circus's watcher: kept as free-form options (typed, so a typo is caught)

@@ -15,7 +15,7 @@ import gevent
 import psutil
 from gevent.event import Event
 
-from gcircus.supervision import cmdline
+from gcircus.supervision import children_record, cmdline
 from gcircus.supervision import spawner
 from gcircus.supervision.procinfo import get_info
 
@@ -74,7 +74,7 @@ class Process:
                  env=None, rlimits=None, executable=None, use_fds=False, watcher=None, spawn=True,
                  *, name=None, pipe_stdout=True, pipe_stderr=True, close_child_stdin=True,
                  close_child_stdout=False, close_child_stderr=False, shell_args=None,
-                 sockets=None, stdin_fd=None, variables=None, die_with_daemon=True):
+                 sockets=None, stdin_fd=None, variables=None, die_with_daemon=False):
         self.wid = wid
         self.name = name if name is not None else str(wid)
         self.cmd = cmd
@@ -99,7 +99,7 @@ class Process:
         self.close_child_stderr = close_child_stderr
         self.sockets = sockets if sockets is not None else {}
         self.stdin_fd = stdin_fd
-        self.die_with_daemon = die_with_daemon     # the kernel kills it if the daemon dies (see spawner)
+        self.die_with_daemon = die_with_daemon     # the kernel kills it when the daemon dies (see spawner)
         # a dict, or a callable giving one: a watcher passes its own method, so no process keeps a
         # copy of the option and environment map it only needs when its argv is built
         self.variables = variables
@@ -160,6 +160,8 @@ class Process:
         # No yield may happen between the fork and this registration: an exit reported before the
         # child watcher exists would be lost.
         self._watch_exit()
+        if children_record.current is not None:     # gcircusd's: a restart after a crash stops it
+            children_record.current.add(self._popen.pid)
         return self.started
 
     def _watch_exit(self):
@@ -197,6 +199,8 @@ class Process:
         self._popen.returncode = exit_code if exit_code is not None else 0
         self._psproc = None
         self._exited = True
+        if children_record.current is not None:
+            children_record.current.remove(self._popen.pid)
         if self._exited_event is not None:
             self._exited_event.set()
         for listener in self._exit_listeners:

@@ -234,7 +234,7 @@ def main(argv=None):
             report.send(str(error))
             return 1
     from gcircus.hosting.host import Host
-    host = Host.from_environ(subreaper=args.subreaper)
+    host = Host.from_environ(subreaper=args.subreaper, config_path=args.config)
     try:
         host.start()
     except OSError as error:

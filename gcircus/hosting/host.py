@@ -2,14 +2,16 @@
 
 Read once at daemon start, before any arbiter is built (the environment variables meant
 for us are removed then, so no child inherits them): the systemd notifier and watchdog,
-the sockets systemd passed in, the subreaper role. gcircusd attaches every arbiter it
-runs, and closes the Host when it exits.
+the sockets systemd passed in, the subreaper role, the record of the children (which a
+gcircusd restarted after a crash reads to stop what its predecessor left running).
+gcircusd attaches every arbiter it runs, and closes the Host when it exits.
 """
 import logging
 import os
 
 from gcircus.hosting.notify import SystemdNotifier
 from gcircus.hosting.subreaper import Subreaper
+from gcircus.supervision import children_record
 from gcircus.sockets.activation import inherited_sockets
 
 logger = logging.getLogger("gcircus")
@@ -21,27 +23,52 @@ DEFAULT_ORPHAN_GRACE = 10.0
 
 
 class Host:
-    """notifier: a SystemdNotifier or None; subreaper: a Subreaper or None."""
+    """notifier: a SystemdNotifier or None; subreaper: a Subreaper or None; record: a
+    children_record.ChildRecord or None."""
 
-    def __init__(self, notifier=None, subreaper=None):
+    def __init__(self, notifier=None, subreaper=None, record=None):
         self.notifier = notifier
         self.subreaper = subreaper
+        self.record = record
         self.arbiter = None
         self._warned_unused = False
 
     @classmethod
-    def from_environ(cls, subreaper=False):
+    def from_environ(cls, subreaper=False, config_path=None):
         """The host as this process's environment describes it. subreaper: --subreaper; PID 1
-        (a container's init) is always a subreaper."""
+        (a container's init) is always a subreaper. config_path: the daemon's configuration, whose
+        children are recorded (None: no record)."""
         inherited_sockets()              # take LISTEN_FDS now, before any child env is built
         notifier = SystemdNotifier.from_environ()
         reaper = Subreaper() if subreaper or os.getpid() == 1 else None
-        return cls(notifier, reaper)
+        record = None
+        if config_path is not None:
+            try:
+                record = children_record.ChildRecord(children_record.default_path(config_path))
+            except OSError as error:
+                logger.warning("children are not recorded (%s): a restart after a crash will not stop "
+                               "the processes a killed daemon left running", error)
+        return cls(notifier, reaper, record)
 
     def start(self):
-        """Once, before the first arbiter starts; OSError when the subreaper role is refused."""
+        """Once, before the first arbiter starts: stop the processes a crashed predecessor left, start
+        recording ours. OSError when the subreaper role is refused."""
         if self.subreaper is not None:
             self.subreaper.start()
+        if self.record is not None:
+            try:
+                claimed = self.record.claim()
+            except OSError as error:
+                logger.warning("children are not recorded (%s: %s)", self.record.path, error)
+                claimed = False
+            else:
+                if not claimed:
+                    logger.warning("children are not recorded: another gcircusd of this configuration "
+                                   "holds %s", self.record.path)
+            if claimed:
+                children_record.current = self.record
+            else:
+                self.record = None
 
     def attach(self, arbiter):
         """Report on this arbiter (each start of the daemon) from now on."""
@@ -68,3 +95,6 @@ class Host:
         finally:
             if self.notifier is not None:
                 self.notifier.close()
+            if self.record is not None:
+                children_record.current = None
+                self.record.close()

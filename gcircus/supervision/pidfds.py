@@ -35,7 +35,7 @@ class ProcessHandles:
                 else:
                     signal.pidfd_send_signal(fd, sig)
             except ProcessLookupError:
-                self._forget(pid)
+                self.forget(pid)
 
     def wait(self, timeout):
         """Wait until every process has exited or timeout passed; returns the pids still alive."""
@@ -47,19 +47,20 @@ class ProcessHandles:
                     wait_read(fd, timeout=max(remaining, 0.001))
                 except gevent.socket.timeout:
                     continue
-                self._forget(pid)
+                self.forget(pid)
                 continue
             while _alive(pid) and time.monotonic() < deadline:
                 gevent.sleep(_POLL_INTERVAL)
             if not _alive(pid):
-                self._forget(pid)
+                self.forget(pid)
         return sorted(self.handles)
 
     def close(self):
         for pid in list(self.handles):
-            self._forget(pid)
+            self.forget(pid)
 
-    def _forget(self, pid):
+    def forget(self, pid):
+        """Let pid go: it is neither signalled nor waited for from now on."""
         fd = self.handles.pop(pid, None)
         if fd is not None:
             os.close(fd)

@@ -95,8 +95,8 @@ class Program:
             own_before = {child.pid for child in psutil.Process().children()}
             self.proc.kill()          # first, or it would replace the children killed below
             self.proc.wait(10)
-            # Its processes die with it, but one it was still spawning (not listed above, and killed before its
-            # exec wrapper set the parent-death signal) lives on, re-parented to us: tests run as a subreaper.
+            # Its processes outlive it (unless die_with_daemon), re-parented to us (tests run as a subreaper), and
+            # so does one it was still spawning, not listed above.
             orphans = [child for child in psutil.Process().children() if child.pid not in own_before]
             for child in children + orphans:
                 try:

@@ -1,0 +1,69 @@
+"""The children record (gcircus.supervision.children_record) with real processes and files: what a restarted
+daemon stops is exactly the recorded processes still running, never a process that reused a recorded pid."""
+import os
+import subprocess
+
+import psutil
+
+from gcircus.supervision.children_record import ChildRecord, read_entries, start_time, stop_leftovers
+from tests.support.wait import wait_in_thread
+
+
+def sleeper():
+    return subprocess.Popen(["sleep", "120"])
+
+
+def test_only_a_recorded_process_with_its_recorded_start_time_is_stopped():
+    recorded, reused = sleeper(), sleeper()
+    try:
+        entries = {recorded.pid: start_time(recorded.pid), reused.pid: start_time(reused.pid) - 1}
+        assert stop_leftovers(entries) == [recorded.pid]
+        assert recorded.wait(10) == -9
+        assert reused.poll() is None
+    finally:
+        reused.kill()
+        reused.wait()
+
+
+def test_the_descendants_of_a_leftover_are_stopped_with_it():
+    tree = subprocess.Popen(["sh", "-c", "sleep 120 & wait"])
+    try:
+        def forked_sleep():             # the shell forks on its own schedule
+            found = psutil.Process(tree.pid).children()
+            return found[0] if found and found[0].name() == "sleep" else None
+        grandchild = wait_in_thread(forked_sleep, 10, "the shell's sleep")
+        assert stop_leftovers({tree.pid: start_time(tree.pid)}) == [tree.pid]
+        tree.wait(10)
+        grandchild.wait(10)
+    finally:
+        tree.kill()
+        tree.wait()
+
+
+def test_the_record_follows_spawns_and_exits_and_stays_short(tmp_path):
+    path = str(tmp_path / "children")
+    record = ChildRecord(path)
+    assert record.claim()
+    assert not ChildRecord(path).claim(), "a second claim while the first holds the record"
+    alive = sleeper()
+    try:
+        record.add(alive.pid)
+        for _ in range(3000):       # churn: exits of pids that are gone, each once spawned
+            record.live[1] = 1
+            record.remove(1)
+        assert read_entries(path) == {alive.pid: start_time(alive.pid)}
+        with open(path, "rb") as handle:
+            assert len(handle.read().splitlines()) < 1500      # rewritten with the live entries meanwhile
+        with open(path, "ab") as handle:
+            handle.write(b"+ 12")      # a line cut short by a crash
+        assert read_entries(path) == {alive.pid: start_time(alive.pid)}
+        record.close()
+        assert os.path.exists(path), "a process still runs: the record stays for the next daemon"
+        taker = ChildRecord(path)
+        assert taker.claim()            # the lock was released; the leftover is stopped
+        assert alive.wait(10) == -9
+        taker.close()
+        assert not os.path.exists(path)
+    finally:
+        alive.kill()
+        alive.wait()
