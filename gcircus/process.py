@@ -248,6 +248,10 @@ class Process:
         if self._exited:
             listener(self)
 
+    def remove_exit_listener(self, listener):
+        if listener in self._exit_listeners:
+            self._exit_listeners.remove(listener)
+
     def has_exited(self):
         """Whether its exit has been collected."""
         return self._exited

@@ -936,8 +936,11 @@ class Watcher:
 
     @on_owner_hub
     def close(self):
-        """Release the watcher's greenlets (after stop); used when it is removed."""
+        """Release the watcher's greenlets (after stop); used when it is removed. Processes still running
+        (`rm --nostop`) are no longer managed: their exits are not replaced."""
         self._greenlets.kill(block=False)
+        for process in self.processes.values():
+            process.remove_exit_listener(self._on_process_exit)
         self._supervisor = None
         self._exits = None
         self._respawn_timer = None

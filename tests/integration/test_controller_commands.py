@@ -8,6 +8,7 @@ import psutil
 from gcircus.states import WatcherState
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
+from tests.support.wait import wait_until
 
 
 def ok(reply):
@@ -77,11 +78,16 @@ def test_rm_nostop_leaves_the_process_running(served_arbiter, call):
     watcher = Watcher("loose", "sleep 120")
     served_arbiter([watcher])
     pid = next(iter(watcher.processes))
+    process = watcher.processes[pid]
     ok(call("rm", name="loose", nostop=True, waiting=True))
     try:
         assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     finally:
         os.kill(pid, signal.SIGKILL)
+    # no longer managed: its exit is not replaced by the removed watcher (nothing would ever stop that one)
+    wait_until(process.has_exited, what="the exit collected")
+    ok(call("list"))        # hub turns in which a replacement would have been spawned
+    assert [c.pid for c in psutil.Process().children() if c.cmdline() == ["sleep", "120"]] == []
 
 
 def test_start_stop_restart_by_name_and_match(served_arbiter, call):
