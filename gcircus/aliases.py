@@ -10,7 +10,6 @@
   classes may live in a directory only the watcher's environment names.
 """
 import importlib
-import importlib.abc
 import importlib.util
 import logging
 import os
@@ -84,8 +83,9 @@ def _circus_util():
     return module
 
 
-class CircusNamesFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Serves `circus` and `circus.*` from gcircus (see the module docstring)."""
+class CircusNamesFinder:
+    """Serves `circus` and `circus.*` from gcircus (see the module docstring). A meta path finder and
+    loader by its methods: the importlib.abc bases would load importlib.resources, typing and tempfile."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname in ("circus", "circus.util"):

@@ -3,8 +3,6 @@ after external rotation), `syslog://`, or a logging config file; as Circus's tex
 or as one JSON object per line (`--log-format json`) for log shippers."""
 import json
 import logging
-import logging.config
-import logging.handlers
 import os
 import sys
 import time
@@ -46,9 +44,10 @@ class LoggingSetupError(ValueError):
 
 
 def _syslog_handler(output):
+    from logging.handlers import SysLogHandler  # here, as below: a daemon logging to stdout never loads them
     url = urlparse(output)
     facility_name = (url.query or "user").lower()
-    facility = logging.handlers.SysLogHandler.facility_names.get(facility_name)
+    facility = SysLogHandler.facility_names.get(facility_name)
     if facility is None:
         raise LoggingSetupError("log output %r: unknown syslog facility %r" % (output, facility_name))
     if url.netloc:
@@ -56,7 +55,7 @@ def _syslog_handler(output):
     else:
         address = url.path or "/dev/log"
     try:
-        return logging.handlers.SysLogHandler(address=address, facility=facility)
+        return SysLogHandler(address=address, facility=facility)
     except OSError as error:
         raise LoggingSetupError("log output %r: %s" % (output, error)) from error
 
@@ -72,8 +71,9 @@ def _handler_for(output):
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise LoggingSetupError("log output %r: directory %s does not exist" % (output, directory))
+    from logging.handlers import WatchedFileHandler
     # WatchedFileHandler reopens the file when logrotate moves it away.
-    return logging.handlers.WatchedFileHandler(output), DATE_FORMAT
+    return WatchedFileHandler(output), DATE_FORMAT
 
 
 def _load_logger_config(path):
@@ -84,10 +84,11 @@ def _load_logger_config(path):
     problem = check_regular_file(path)
     if problem is not None:
         raise LoggingSetupError("logger config %r: %s" % (path, problem))
+    from logging.config import fileConfig
     lower = path.lower()
     try:
         if lower.endswith((".ini", ".cfg", ".conf")):
-            logging.config.fileConfig(path, disable_existing_loggers=False)
+            fileConfig(path, disable_existing_loggers=False)
         elif lower.endswith(".json"):
             with open(path) as handle:
                 _dict_config(json.load(handle))
@@ -128,7 +129,8 @@ def _dict_config(config):
     if isinstance(config, dict):
         config = dict(config)
         config.setdefault("disable_existing_loggers", False)
-    logging.config.dictConfig(config)
+    from logging.config import dictConfig
+    dictConfig(config)
 
 
 def _level_number(level):

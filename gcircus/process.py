@@ -12,12 +12,10 @@ import subprocess
 import time
 
 import gevent
-import psutil
 from gevent.event import Event
 
 from gcircus.supervision import children_record, cmdline
 from gcircus.supervision import spawner
-from gcircus.supervision.procinfo import get_info
 
 logger = logging.getLogger("gcircus")
 
@@ -195,7 +193,7 @@ class Process:
     def _set_exited(self, exit_code):
         self.ended = time.time()
         self.returncode = exit_code
-        # Tell Popen its child is collected, so its own cleanup never waitpid()s a reused pid.
+        # the spawner's Child carries the exit code too (a Popen did: code written for it reads it there)
         self._popen.returncode = exit_code if exit_code is not None else 0
         self._psproc = None
         self._exited = True
@@ -345,6 +343,7 @@ class Process:
         return self._popen.stderr if self._popen is not None else None
 
     def _psutil(self):
+        import psutil     # here, not at the top: a daemon that never asks for process details never loads it
         if not self.is_alive():
             raise psutil.NoSuchProcess(self.pid)
         if self._psproc is None:
@@ -359,6 +358,8 @@ class Process:
 
     def info(self):
         """Circus's info dict, or the string 'No such process (stopped?)' once it is gone."""
+        import psutil
+        from gcircus.supervision.procinfo import get_info
         try:
             info = get_info(self._psutil())
         except psutil.NoSuchProcess:
@@ -377,6 +378,7 @@ class Process:
         return info
 
     def _children_processes(self, recursive=False):
+        import psutil
         try:
             return self._psutil().children(recursive=recursive)
         except psutil.NoSuchProcess:
@@ -391,6 +393,7 @@ class Process:
     def send_signal_child(self, pid, signum):
         """Signal one direct child; psutil.NoSuchProcess if pid is not one."""
         if pid not in self.children():
+            import psutil
             raise psutil.NoSuchProcess(pid)
         os.kill(pid, signum)
 
@@ -401,6 +404,7 @@ class Process:
     @property
     def status(self):
         """RUNNING, DEAD_OR_ZOMBIE, UNEXISTING or OTHER, as Circus reports it."""
+        import psutil
         try:
             state = self._psutil().status()
         except psutil.NoSuchProcess:

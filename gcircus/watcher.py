@@ -32,7 +32,6 @@ from gcircus.supervision.backoff import backoff_delay
 from gcircus.supervision.hooks import Hooks
 from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.hubcall import on_owner_hub
-from gcircus.supervision.sampler import ProcessSampler, processes_info
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.supervision.pidfds import ProcessHandles, descendants
 from gcircus.process import UNEXISTING, Process, describe_exit
@@ -923,6 +922,8 @@ class Watcher:
     def info(self, table=None):
         """{pid: info} of every process (Process.info()'s dicts), from one /proc scan (or the
         given ProcTable) and sampled in slices: the hub gets a turn every few ms."""
+        # imported here: psutil and the sampler cost a daemon that is never asked for stats ~2 MiB
+        from gcircus.supervision.sampler import ProcessSampler, processes_info
         if self._info_sampler is None:
             self._info_sampler = ProcessSampler()
         infos, keys = processes_info(list(self.processes.values()), self._info_sampler, table=table)

@@ -6,10 +6,7 @@ reloadconfig both refuse the file before anything runs (building the watcher lat
 "cannot import" and drop it). The watcher's env PYTHONPATH joins the import path first, as in Circus,
 and `import circus` works in those modules though Circus is not installed (gcircus.aliases).
 """
-import inspect
-
 from gcircus.aliases import extend_import_path, import_dotted
-from gcircus.plugin_host.manager import PluginLoadError, load_plugin_class
 from gcircus.stream.factory import IGNORED_KEYS, resolve_stream_class
 from gcircus.supervision.cmdline import virtualenv_paths
 
@@ -47,6 +44,7 @@ def _check_stream(reader, stream_key, conf):
         reader.error(key, str(error))
         return
     options = {name: value for name, value in conf.items() if name != "class" and name not in IGNORED_KEYS}
+    import inspect      # here: it costs a daemon without stream classes ~1 MiB (ast, dis, tokenize)
     try:
         signature = inspect.signature(cls)
     except (TypeError, ValueError):
@@ -62,6 +60,7 @@ def check_plugin_import(reader, plugin):
     """Record on `reader` a plugin whose `use` class cannot be imported or is not a plugin."""
     if "use" not in plugin:
         return      # already reported
+    from gcircus.plugin_host.manager import PluginLoadError, load_plugin_class    # a daemon without plugins never loads it
     try:
         load_plugin_class(plugin)
     except PluginLoadError as error:

@@ -10,7 +10,6 @@ import logging
 import os
 
 from gcircus.hosting.notify import SystemdNotifier
-from gcircus.hosting.subreaper import Subreaper
 from gcircus.supervision import children_record
 from gcircus.sockets.activation import inherited_sockets
 
@@ -40,7 +39,10 @@ class Host:
         children are recorded (None: no record)."""
         inherited_sockets()              # take LISTEN_FDS now, before any child env is built
         notifier = SystemdNotifier.from_environ()
-        reaper = Subreaper() if subreaper or os.getpid() == 1 else None
+        reaper = None
+        if subreaper or os.getpid() == 1:
+            from gcircus.hosting.subreaper import Subreaper     # here: it loads ctypes and psutil
+            reaper = Subreaper()
         record = None
         if config_path is not None:
             try:

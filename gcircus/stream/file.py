@@ -15,7 +15,6 @@ descriptor is only ever swapped for one already opened, never closed first in th
 """
 import errno
 import os
-import tempfile
 import time
 
 from gcircus.stream.base import BaseStream, Incident, LineFramer, as_int, chunk_bytes, chunk_time, line_prefix, log
@@ -41,6 +40,7 @@ def drop_options(stream, options, names, reason):
 
 
 def _new_temp_file():
+    import tempfile     # here: only a stream without a filename needs it
     fd, path = tempfile.mkstemp(prefix='gcircus-', suffix='.log')
     os.close(fd)
     return path

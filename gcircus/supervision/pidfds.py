@@ -12,7 +12,6 @@ import signal
 import time
 
 import gevent
-import psutil
 from gevent.socket import wait_read
 
 _POLL_INTERVAL = 0.05   # only where pidfd_open is missing (old kernels)
@@ -92,6 +91,7 @@ def descendants(pid):
 
 
 def _descendants_by_scan(pid):
+    import psutil       # only on kernels without children files
     try:
         return [child.pid for child in psutil.Process(pid).children(recursive=True)]
     except psutil.Error:
