@@ -2,10 +2,10 @@
 
     python benchmarks/profile_paths.py [--samples 200] [--stop-n 2000]
 
-1. exec wrapper: Popen of `sleep` until /proc/<pid>/comm says `sleep`, plain and through the parent-death wrapper
+1. exec wrapper: spawner.fork_exec of `sleep` until /proc/<pid>/comm says `sleep`, plain and through the parent-death wrapper
    (`setpriv --pdeathsig KILL --`) every gcircus child gets, interleaved;
 2. respawn, in-process arbiter with a watcher of 100 `sleep`: SIGKILL one child, and the time of each step until
-   the replacement's `spawn` event (the exit callback, the watcher's handling, Popen, the events);
+   the replacement's `spawn` event (the exit callback, the watcher's handling, fork_exec, the events);
 3. stop of a watcher of --stop-n processes: wall time and the top of a cProfile by internal time.
 
 Medians and 10th percentiles; numbers of one machine, for the ratios between the steps.
@@ -33,8 +33,7 @@ from gcircus.watcher import Watcher
 def exec_wrapper_cost(samples):
     def once(argv):
         began = time.perf_counter()
-        child = spawner.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                              env={"PATH": os.defpath}, cwd="/tmp")
+        child = spawner.fork_exec(argv, stdin=subprocess.DEVNULL, env={"PATH": os.defpath}, cwd="/tmp")
         returned = time.perf_counter()
         path = "/proc/%d/comm" % child.pid
         while True:                 # polled: a benchmark watches another program's state
@@ -42,8 +41,8 @@ def exec_wrapper_cost(samples):
                 if handle.read() == "sleep\n":
                     break
         execd = time.perf_counter()
-        child.kill()
-        child.wait()
+        os.kill(child.pid, signal.SIGKILL)
+        os.waitpid(child.pid, 0)
         return (returned - began) * 1e3, (execd - began) * 1e3
 
     runs = {"plain": [], "setpriv": []}
@@ -51,7 +50,7 @@ def exec_wrapper_cost(samples):
         runs["plain"].append(once(["sleep", "100"]))
         runs["setpriv"].append(once([spawner.SETPRIV, "--pdeathsig", "KILL", "--", "sleep", "100"]))
     for name, values in runs.items():
-        report("exec wrapper %-8s Popen returned" % name, [a for a, _ in values])
+        report("exec wrapper %-8s fork_exec returned" % name, [a for a, _ in values])
         report("exec wrapper %-8s sleep exec'd" % name, [b for _, b in values])
 
 
@@ -68,15 +67,15 @@ class Marks:
         self._wrap(process_module.Process, "_on_child_event", "exit callback")
         self._wrap(watcher_module.Watcher, "_handle_exit", "watcher handles it")
         self._wrap(watcher_module.Watcher, "spawn_process", "spawn_process")
-        original = spawner.Popen
+        original = spawner.fork_exec
         marks = self
 
-        class TimedPopen(original):
-            def __init__(self, *args, **kwargs):
-                marks.at["Popen"] = time.perf_counter()
-                super().__init__(*args, **kwargs)
-                marks.at["Popen returned"] = time.perf_counter()
-        spawner.Popen = TimedPopen
+        def timed_fork_exec(*args, **kwargs):
+            marks.at["fork_exec"] = time.perf_counter()
+            child = original(*args, **kwargs)
+            marks.at["fork_exec returned"] = time.perf_counter()
+            return child
+        spawner.fork_exec = timed_fork_exec
 
     def _wrap(self, owner, name, label):
         original = getattr(owner, name)
@@ -103,7 +102,7 @@ def respawn_steps(samples, workdir):
     while len(watcher.processes) < 100:
         gevent.sleep(0.05)
     gevent.sleep(watcher.min_uptime + 0.2)
-    steps = ["exit callback", "watcher handles it", "spawn_process", "Popen", "Popen returned", "spawn event"]
+    steps = ["exit callback", "watcher handles it", "spawn_process", "fork_exec", "fork_exec returned", "spawn event"]
     rows = []
     for _ in range(samples):
         victim = min(watcher.processes.values(), key=lambda process: process.started)

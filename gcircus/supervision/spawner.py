@@ -1,14 +1,17 @@
 """Creating one child process, fast.
 
-Uses the stdlib's *unpatched* subprocess.Popen: its C helper forks with vfork and
-runs no Python in the child (several times faster than a Python fork). Everything a
-child needs is expressed as Popen arguments (cwd, env, session, user/group/
-extra_groups, fds). Two things cannot be, so they go through util-linux exec
+Calls the stdlib's C helper behind subprocess.Popen, `_posixsubprocess.fork_exec`,
+directly: it forks with vfork and runs no Python in the child (several times faster
+than a Python fork), and calling it ourselves skips Popen's Python wrapper (argument
+checks, handle juggling, a fresh /dev/null per spawn: a sizeable share of a respawn)
+and its per-child object. Exec failures come back through the same error pipe as in
+Popen, raised as the same OSError. Everything a child needs is expressed as fork_exec
+arguments (cwd, env, session, uid/gid/groups, fds). Two things cannot be, so they go through util-linux exec
 wrappers (same pid, still no Python in the child): rlimits through `prlimit`, and
-the parent-death signal through `setpriv --pdeathsig KILL` (a child that must die
-with the daemon is SIGKILLed by the kernel when the daemon's spawning thread ends,
-SIGKILL of the daemon included). Popen returns once the wrapper is exec'd, so the
-spawning cost is unchanged; the child reaches its own program one exec later. Only
+the parent-death signal through `setpriv --pdeathsig KILL` (die_with_daemon: the
+child is SIGKILLed by the kernel when the daemon's spawning thread ends, SIGKILL of
+the daemon included). The spawn returns once the wrapper is exec'd, so the spawning
+cost is unchanged; the child reaches its own program one exec later. Only
 when a wrapper is missing, or `executable` must rename argv[0], do we fall back to
 a preexec_fn (slow path: no vfork).
 
@@ -17,37 +20,28 @@ wrapper runs; the kernel clears the signal only on a credential change or the ex
 of a set-user-ID or file-capability program, which is the documented limit). It is
 the child's alone: grandchildren are its business, as they are when it is killed.
 """
+import builtins
 import grp
-import importlib.util
+import io
 import os
 import pwd
 import resource
 import shutil
 import signal
 import subprocess
+import sys
 import types
+
+from _posixsubprocess import fork_exec as _fork_exec
 
 from gcircus.exc import SpawnError
 
 
-def _load_unpatched_popen():
-    """The stdlib Popen from a private copy of the subprocess module.
-
-    gevent's monkey-patching rebinds names inside the stdlib module (its `_fork_exec`
-    becomes None), which breaks even the original Popen class, and an application may
-    patch after importing us: a copy of our own keeps the C fork_exec whatever happens.
-    """
-    spec = importlib.util.spec_from_file_location("gcircus._stdlib_subprocess", subprocess.__file__)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    # Patched os.close defers the close to the hub's next loop turn; Popen closes the child's
-    # ends of its pipes and then blocks reading the exec-status pipe: with a deferred close
-    # that read never ends. The copy gets os with the original functions.
-    module.os = _unpatched_module(os)
-    return module.Popen
-
-
 def _unpatched_module(module):
+    """module with gevent's monkey-patched functions put back: a patched os.close defers the close to the
+    hub's next loop turn, and the spawn closes the child's ends of its pipes and then blocks reading the
+    exec-status pipe: with a deferred close that read would never end. An application may patch after
+    importing us, so the originals are taken from gevent's record."""
     from gevent import monkey
     copy = types.ModuleType(module.__name__)
     copy.__dict__.update(vars(module))
@@ -55,7 +49,7 @@ def _unpatched_module(module):
     return copy
 
 
-Popen = _load_unpatched_popen()
+_os = _unpatched_module(os)
 PRLIMIT = shutil.which("prlimit")
 SETPRIV = shutil.which("setpriv")
 PR_SET_PDEATHSIG = 1
@@ -178,18 +172,149 @@ def _check_binary(program, env, cwd):
 
 
 def _identity(uid, gid):
-    """Popen user/group/extra_groups kwargs; empty when nothing changes (keeps vfork)."""
-    kwargs = {}
+    """(uid, gid, groups) for fork_exec, each None when nothing changes (None everywhere keeps vfork)."""
+    new_uid = new_gid = groups = None
     if uid is not None and uid != os.geteuid():
-        kwargs["user"] = uid
+        new_uid = uid
         if gid is None:
             gid = pwd.getpwuid(uid).pw_gid
         name = username_of(uid)
         if name is not None:
-            kwargs["extra_groups"] = os.getgrouplist(name, gid)
-    if gid is not None and (gid != os.getegid() or "user" in kwargs):
-        kwargs["group"] = gid
-    return kwargs
+            groups = os.getgrouplist(name, gid)
+    if gid is not None and (gid != os.getegid() or new_uid is not None):
+        new_gid = gid
+    return new_uid, new_gid, groups
+
+
+class Child:
+    """A started child: its pid, the argv it was started with (exec wrappers included, as Popen's args), the
+    read ends of its output pipes (binary files, None when not piped, as Popen's), and its returncode once the
+    owner has collected its exit (the owner sets it)."""
+
+    __slots__ = ("pid", "args", "stdout", "stderr", "returncode")
+
+    def __init__(self, pid, args, stdout, stderr):
+        self.pid = pid
+        self.args = args
+        self.stdout = stdout
+        self.stderr = stderr
+        self.returncode = None
+
+
+_devnull = None     # one /dev/null descriptor for every child's closed stdin/stdout/stderr (fork_exec dups it)
+_EXEC_PATHS = {}    # (program, PATH) -> the paths the child tries, as os.execvpe would
+
+
+def _null_fd():
+    global _devnull
+    if _devnull is None:
+        _devnull = _os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+    return _devnull
+
+
+def _executable_list(program, env):
+    program = os.fsencode(program)
+    if os.path.dirname(program):
+        return (program,)
+    search = (os.environ if env is None else env).get("PATH", os.defpath)      # as os.get_exec_path
+    key = (program, search)
+    found = _EXEC_PATHS.get(key)
+    if found is None:
+        found = _EXEC_PATHS[key] = tuple(os.path.join(os.fsencode(directory), program)
+                                         for directory in os.get_exec_path({"PATH": search}))
+    return found
+
+
+def _env_list(env):
+    if env is None:
+        return None         # the child inherits the daemon's environment
+    entries = []
+    for key, value in env.items():
+        key = os.fsencode(key)
+        if b"=" in key:
+            raise ValueError("illegal environment variable name %r" % key)
+        entries.append(key + b"=" + os.fsencode(value))
+    return entries
+
+
+def _raise_child_error(data, cwd, program):
+    """The exception the child reported through the error pipe (`name:hex errno:message`), as Popen raises it."""
+    try:
+        name, hex_errno, message = bytes(data).split(b":", 2)
+        message = message.decode()
+    except ValueError:
+        raise subprocess.SubprocessError("bad exception data from the child: %r" % bytes(data)) from None
+    exception_type = getattr(builtins, name.decode("ascii", "replace"), subprocess.SubprocessError)
+    if not (isinstance(exception_type, type) and issubclass(exception_type, BaseException)):
+        exception_type = subprocess.SubprocessError
+    if issubclass(exception_type, OSError) and hex_errno:
+        number = int(hex_errno, 16)
+        filename = cwd if message == "noexec" else program     # "noexec": the chdir failed, not the exec
+        raise exception_type(number, os.strerror(number) if number else "", filename)
+    raise exception_type(message)
+
+
+def _pipe_or(setting):
+    """(parent end, child end) for an output setting: PIPE, DEVNULL or None (inherit)."""
+    if setting is subprocess.PIPE:
+        return _os.pipe()
+    if setting is subprocess.DEVNULL:
+        return -1, _null_fd()
+    return -1, -1
+
+
+def fork_exec(argv, executable=None, cwd=None, env=None, stdin=None, stdout=None, stderr=None, pass_fds=(),
+              uid=None, gid=None, groups=None, preexec_fn=None):
+    """Start argv in a new session with every other fd closed; returns a Child. OSError as Popen raises it."""
+    program = executable if executable is not None else argv[0]
+    sys.audit("subprocess.Popen", program, argv, cwd, env)
+    executables = _executable_list(program, env)
+    env_entries = _env_list(env)
+    stdin_fd = _null_fd() if stdin is subprocess.DEVNULL else (-1 if stdin is None else stdin)
+    opened = []
+    try:
+        out_read, out_write = _pipe_or(stdout)
+        if stdout is subprocess.PIPE:
+            opened += [out_read, out_write]
+        err_read, err_write = _pipe_or(stderr)
+        if stderr is subprocess.PIPE:
+            opened += [err_read, err_write]
+        status_read, status_write = _os.pipe()
+        opened += [status_read, status_write]
+        while status_write < 3:         # the child's 0-2 are taken by the std streams
+            status_write = _os.dup(status_write)
+            opened.append(status_write)
+        keep = tuple(sorted(set(map(int, pass_fds)) | {status_write}))
+        pid = _fork_exec(argv, executables, True, keep, cwd, env_entries, stdin_fd, -1, out_read, out_write,
+                         err_read, err_write, status_read, status_write, True, True, -1, gid, groups, uid, -1,
+                         preexec_fn, True)
+    except BaseException:
+        for fd in opened:
+            _os.close(fd)
+        raise
+    for fd in opened:
+        if fd not in (out_read, err_read, status_read):
+            _os.close(fd)           # the child's ends, and the write end of the status pipe
+    data = bytearray()
+    try:
+        while True:                 # EOF once the exec succeeded (the child's end is close-on-exec)
+            part = _os.read(status_read, 50000)
+            data += part
+            if not part or len(data) > 50000:
+                break
+    finally:
+        _os.close(status_read)
+    if data:
+        for fd in (out_read, err_read):
+            if fd != -1:
+                _os.close(fd)
+        try:
+            _os.waitpid(pid, 0)     # the child that failed to exec, collected here
+        except ChildProcessError:
+            pass                    # the hub's SIGCHLD handling took it first
+        _raise_child_error(data, cwd, program)
+    return Child(pid, argv, io.open(out_read, "rb", -1) if out_read != -1 else None,
+                 io.open(err_read, "rb", -1) if err_read != -1 else None)
 
 
 def _output(pipe, close):
@@ -201,18 +326,17 @@ def _output(pipe, close):
 def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, gid=None,
           rlimits=None, stdin=None, pipe_stdout=True, pipe_stderr=True,
           close_child_stdout=False, close_child_stderr=False, pass_fds=(), die_with_parent=False):
-    """Start argv and return the Popen; raise SpawnError naming the command on failure.
+    """Start argv and return its Child; raise SpawnError naming the command on failure.
 
     stdin: None inherits, subprocess.DEVNULL closes, an int fd is dup'ed on fd 0.
     The child always gets its own session (setsid) so signals can target its group.
     die_with_parent: the kernel SIGKILLs the child when the calling thread ends (the daemon dies).
     """
     limits = resolve_rlimits(rlimits)
-    kwargs = dict(cwd=cwd, env=env, stdin=stdin, start_new_session=True, close_fds=True,
-                  pass_fds=tuple(pass_fds), **_identity(uid, gid))
+    new_uid, new_gid, groups = _identity(uid, gid)
     # close_child_* wins over a pipe (as Circus): the output goes to /dev/null whatever the stream
-    kwargs["stdout"] = _output(pipe_stdout, close_child_stdout)
-    kwargs["stderr"] = _output(pipe_stderr, close_child_stderr)
+    kwargs = dict(cwd=cwd, env=env, stdin=stdin, pass_fds=pass_fds, uid=new_uid, gid=new_gid, groups=groups,
+                  stdout=_output(pipe_stdout, close_child_stdout), stderr=_output(pipe_stderr, close_child_stderr))
     program_argv = list(argv)
     if shell:
         program_argv = ["/bin/sh", "-c"] + program_argv
@@ -222,6 +346,8 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
     wrapped = bool(limits) or die_with_parent
     wrappers_missing = (limits and not PRLIMIT) or (die_with_parent and not SETPRIV)
     try:
+        if not program_argv:
+            raise ValueError("empty command")
         if wrapped and (executable is not None or wrappers_missing):
             kwargs["preexec_fn"] = _preexec_setting(limits, die_with_parent)
         elif wrapped:
@@ -229,8 +355,8 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
                 program_argv[0] = resolved
             _check_binary(program_argv[0], env, cwd)
             prefix = (_setpriv_prefix() if die_with_parent else []) + (_prlimit_prefix(limits) if limits else [])
-            return Popen(prefix + program_argv, **kwargs)
-        return Popen(program_argv, executable=executable or resolved, **kwargs)
+            return fork_exec(prefix + program_argv, **kwargs)
+        return fork_exec(program_argv, executable=executable or resolved, **kwargs)
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, argv)), error)) from error
 
