@@ -316,5 +316,25 @@ def _report_when_serving(arbiter, report):
     report.send()
 
 
+def run(argv=None):
+    """The gcircusd command: main(), then the exit.
+
+    By then every process is stopped, every stream flushed and closed, every socket closed: tearing the
+    interpreter down (every module and object, tens of ms with hundreds of processes' worth of them) would
+    only delay the exit that `quit`, systemd and container runtimes wait for. So the atexit functions run and
+    the process ends at once, unless a thread some plugin or hook left running is still at work (the
+    interpreter's own exit waits for it then, as always)."""
+    code = main(argv)
+    import atexit
+    import threading
+    if threading.active_count() == 1:
+        atexit._run_exitfuncs()     # logging's shutdown among them (handlers flushed and closed)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code if isinstance(code, int) else 1)
+    return code
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -88,6 +88,21 @@ def test_log_output_file_is_reopened_after_rotation(workdir, daemons):
     assert daemon.text() == ""                        # nothing went to stdout/stderr
 
 
+def test_the_last_log_lines_reach_the_file_and_stdout_at_exit(workdir, daemons):
+    # gcircusd ends without tearing the interpreter down: what it logged last must still be written
+    log = os.path.join(workdir, "gcircusd.log")
+    path, _ = write_config(workdir, WATCHER)
+    to_file = daemons(path, "--log-output", log)
+    wait_for_file(log, lambda text: READY in text)
+    assert to_file.stop() == 0
+    with open(log) as handle:
+        assert handle.read().rstrip().endswith("gcircusd %s exiting (pid %d)" % (__version__, to_file.proc.pid))
+    to_stdout = daemons(path)
+    to_stdout.wait_for(READY)
+    assert to_stdout.stop() == 0
+    assert to_stdout.text().rstrip().endswith("gcircusd %s exiting (pid %d)" % (__version__, to_stdout.proc.pid))
+
+
 def test_log_output_from_the_circus_section(workdir, daemons):
     log = os.path.join(workdir, "from-ini.log")
     path, _ = write_config(workdir, "logoutput = %s\n" % log + WATCHER)
