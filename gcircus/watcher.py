@@ -25,7 +25,7 @@ from gevent.pool import Group
 from gevent.queue import Queue
 
 from gcircus.aliases import extend_import_path
-from gcircus.supervision import cmdline
+from gcircus.supervision import children_record, cmdline
 from gcircus.converters import to_signum  # noqa: F401  (re-exported: commands parse signals)
 from gcircus.exc import ArgumentError, ConflictError, SpawnError
 from gcircus.supervision.backoff import backoff_delay
@@ -938,10 +938,13 @@ class Watcher:
     @on_owner_hub
     def close(self):
         """Release the watcher's greenlets (after stop); used when it is removed. Processes still running
-        (`rm --nostop`) are no longer managed: their exits are not replaced."""
+        (`rm --nostop`) are no longer managed: their exits are not replaced, and a gcircusd restarted after a
+        crash leaves them alone (they leave the children record)."""
         self._greenlets.kill(block=False)
         for process in self.processes.values():
             process.remove_exit_listener(self._on_process_exit)
+            if children_record.current is not None:
+                children_record.current.remove(process.pid)
         self._supervisor = None
         self._exits = None
         self._respawn_timer = None

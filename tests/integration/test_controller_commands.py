@@ -6,6 +6,8 @@ import signal
 import psutil
 
 from gcircus.states import WatcherState
+from gcircus.supervision import children_record
+from gcircus.supervision.children_record import ChildRecord, read_entries
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
 from tests.support.wait import wait_until
@@ -74,16 +76,23 @@ def test_add_and_set_refuse_an_empty_cmd(served_arbiter, call):
     assert call("status", name="web")["status"] == "active"
 
 
-def test_rm_nostop_leaves_the_process_running(served_arbiter, call):
+def test_rm_nostop_leaves_the_process_running(served_arbiter, call, tmp_path, monkeypatch):
+    record = ChildRecord(str(tmp_path / "children"))      # as gcircusd keeps one
+    assert record.claim()
+    monkeypatch.setattr(children_record, "current", record)
     watcher = Watcher("loose", "sleep 120")
     served_arbiter([watcher])
     pid = next(iter(watcher.processes))
     process = watcher.processes[pid]
+    assert pid in read_entries(record.path)
     ok(call("rm", name="loose", nostop=True, waiting=True))
     try:
         assert psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        # no longer ours: a gcircusd restarted after a crash must not stop it
+        assert pid not in read_entries(record.path)
     finally:
         os.kill(pid, signal.SIGKILL)
+        record.close()
     # no longer managed: its exit is not replaced by the removed watcher (nothing would ever stop that one)
     wait_until(process.has_exited, what="the exit collected")
     ok(call("list"))        # hub turns in which a replacement would have been spawned
