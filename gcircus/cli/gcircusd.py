@@ -207,7 +207,7 @@ def main(argv=None):
     if not os.path.exists(args.config):
         return _fail("config file %s does not exist" % args.config)
     from gcircus.config import ConfigError
-    from gcircus.logsetup import LoggingSetupError, configure_logging, release_handlers
+    from gcircus.logsetup import LoggingSetupError, configure_logging, release_handlers, shutdown_logging
     # Everything that can be refused is checked here, before --daemon detaches from the terminal.
     try:
         config = _load(args.config)
@@ -247,6 +247,8 @@ def main(argv=None):
         host.close()
         if pidfile is not None:
             pidfile.remove()
+        # bounded: an output nobody reads must not keep the daemon from exiting
+        shutdown_logging()
 
 
 def _serve(args, config, report, host):

@@ -7,6 +7,7 @@ import greenlet
 import psutil
 
 from gcircus.commands.base import Command
+from gcircus.stream.writer import log_lines_dropped
 from gcircus.supervision.procinfo import get_info
 
 # cpu_percent compares two samples; the first is taken this long before the second.
@@ -24,7 +25,8 @@ Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
        create_time, age, cmdline, children: []}, "hub": {"stalls": N,
        "longest_stall": seconds, "last_stall": {seconds, culprit, time} or null,
        "stall_threshold": seconds, "greenlets": N} (turns of the hub that held it past the
-       threshold; greenlets alive in the daemon, to see that none leaks)
+       threshold; greenlets alive in the daemon, to see that none leaks), "log": {"dropped": N}
+       (log lines dropped because the log output was blocked)
 
     gcircusctl dstats
 """
@@ -50,7 +52,7 @@ Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
         gevent.sleep(CPU_SAMPLE_INTERVAL)   # a green pause: psutil's own interval would block the hub
         info = get_info(process, interval=None)
         info["children"] = []
-        return {"info": info, "hub": _hub_figures(arbiter.hub_guard)}
+        return {"info": info, "hub": _hub_figures(arbiter.hub_guard), "log": {"dropped": log_lines_dropped()}}
 
 
 def _hub_figures(guard):

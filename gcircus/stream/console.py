@@ -1,8 +1,11 @@
 """Terminal output: StdoutStream (plain text) and FancyStdoutStream (coloured, prefixed lines).
 
-Both write to whatever ``sys.stdout`` is at the time of the write (pytest's capture, a redirected stdout), decode
-UTF-8 per (pid, name) so a character split across chunks prints whole, and flush after every chunk so output
-interleaves in the order it was read. A failing stdout (closed, broken pipe) is logged once and otherwise ignored.
+Both write to whatever ``sys.stdout`` is at the time of the write (pytest's capture, a redirected stdout), and
+decode UTF-8 per (pid, name) so a character split across chunks prints whole. A stdout with a file descriptor is
+written by that fd's writer thread (gcircus.stream.writer), shared with the daemon's log lines so both keep their
+order: a stdout nobody reads never holds the hub, the pump of this stream waits instead (the child then waits on
+its own pipe) and nothing is lost. An in-memory stdout is written at once. A failing stdout (closed, broken pipe)
+is logged once and otherwise ignored.
 """
 import random
 import sys
@@ -10,6 +13,7 @@ import time
 
 from gcircus.stream.base import (BaseStream, Incident, IncrementalText, LineFramer, chunk_bytes, chunk_key,
                                  chunk_time, is_eof, line_prefix)
+from gcircus.stream.writer import writer_for_fd
 
 
 class _ConsoleStream(BaseStream):
@@ -24,13 +28,33 @@ class _ConsoleStream(BaseStream):
         out = sys.stdout
         if out is None:         # no stdout at all (pythonw, some daemonised setups)
             return
+        fd = _fd_of(out)
+        if fd is not None:
+            writer = writer_for_fd(fd)
+            # a failure is known once the thread tried: reported at the next chunk
+            self._report(writer.failure)
+            writer.write(fd, text.encode(getattr(out, 'encoding', None) or 'utf-8', 'replace'))
+            return
         try:
             out.write(text)
             out.flush()
         except (OSError, ValueError) as err:      # ValueError: write to a closed file
-            self._write_failure.failed('%s: cannot write to stdout: %s', type(self).__name__, err)
+            self._report(err)
+        else:
+            self._report(None)
+
+    def _report(self, failure):
+        if failure is not None:
+            self._write_failure.failed('%s: cannot write to stdout: %s', type(self).__name__, failure)
         else:
             self._write_failure.recovered('%s: writing to stdout again', type(self).__name__)
+
+
+def _fd_of(out):
+    try:
+        return out.fileno()
+    except (AttributeError, OSError, ValueError):     # in memory (a test's capture), or closed
+        return None
 
 
 class StdoutStream(_ConsoleStream):
