@@ -112,31 +112,42 @@ class WatchedFileSink:
         self.formatter = None
         self._fd = None
         self._identity = None
+        self._failing = False     # a failure is told once, until a write succeeds again
         self._open()
 
     def _open(self):
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
-        status = os.fstat(self._fd)
-        self._identity = (status.st_dev, status.st_ino)
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        status = os.fstat(fd)
+        old, self._fd, self._identity = self._fd, fd, (status.st_dev, status.st_ino)
+        if old is not None:
+            os.close(old)
 
     def _reopen_if_moved(self):
+        """A file that cannot be reopened (its directory unwritable) leaves the old one in use: still written."""
         try:
             status = os.stat(self.path)
             identity = (status.st_dev, status.st_ino)
         except FileNotFoundError:
             identity = None
         if identity != self._identity:
-            old, self._fd = self._fd, None
-            if old is not None:
-                os.close(old)
             self._open()
 
     def emit(self, records):
+        problem = None
         try:
             self._reopen_if_moved()
+        except OSError as error:
+            problem = "cannot reopen the log %s (still writing to the file it replaced): %s" % (
+                self.path, error.strerror or error)
+        try:
             write_all(self._fd, _lines(self.formatter, records).encode("utf-8", "backslashreplace"))
         except OSError as error:
-            _tell_stderr("gcircusd: cannot write the log to %s: %s\n" % (self.path, error.strerror or error))
+            problem = "cannot write the log to %s: %s" % (self.path, error.strerror or error)
+        if problem is not None and not self._failing:
+            _tell_stderr("gcircusd: %s\n" % problem)
+        elif problem is None and self._failing:
+            _tell_stderr("gcircusd: writing the log to %s again\n" % self.path)
+        self._failing = problem is not None
 
     def close(self):
         pass        # the writer thread may be in a write to it: the process's exit closes it

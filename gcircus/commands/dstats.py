@@ -44,6 +44,9 @@ Reply: "info": {pid, cpu, mem, mem_info1, mem_info2, ctime, username, nice,
         hub = reply.get("hub")
         if hub:
             lines.append("Hub stalls: %s (longest %.0f ms)" % (hub["stalls"], hub["longest_stall"] * 1000))
+        dropped = (reply.get("log") or {}).get("dropped")
+        if dropped:
+            lines.append("Log lines dropped (output blocked): %s" % dropped)
         return "\n".join(lines)
 
     def execute(self, arbiter, props):

@@ -5,6 +5,7 @@ log lines dropped meanwhile; watcher output is held back (the child waits), neve
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 
@@ -107,3 +108,32 @@ def test_a_watcher_writing_to_a_stuck_stdout_waits_and_loses_nothing(workdir, da
     lines = [line for line in daemon.output if line.startswith("line ")]
     assert lines == ["line %d" % n for n in range(500000)]
     assert daemon.stop() == 0
+
+
+def test_a_stalled_syslog_holds_nothing_and_the_drop_count_reaches_it(workdir, daemons):
+    """A syslog socket nobody reads (journald stalled): the daemon's sends block once its queue is full."""
+    address = os.path.join(workdir, "log.sock")
+    syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    syslog.bind(address)
+    try:
+        path, endpoint = write_config(workdir, CHURN + STEADY)
+        daemons(path, "--log-output", "syslog://%s?daemon" % address)
+        wait_in_thread(lambda: call(endpoint, "dstats")["log"]["dropped"] > 0, 60, "log lines to be dropped")
+        assert_hub_serves(endpoint)
+        assert call(endpoint, "stop", name="churn")["status"] == "ok"
+        syslog.settimeout(20)
+        received = []
+
+        def receive_until(text):
+            while not any(text in message for message in received):
+                received.append(syslog.recv(65536).decode())
+
+        receive_until("log lines dropped while the log output was blocked")
+        assert call(endpoint, "stop", name="steady")["status"] == "ok"
+        receive_until("steady stopped")
+        # facility daemon (3), level info (6) or warning (4): <30> and <28>
+        assert all(message.startswith(("<30>", "<28>")) for message in received), received[:3]
+        dropped = call(endpoint, "dstats")["log"]["dropped"]
+        assert sum(int(found) for message in received for found in DROPPED.findall(message)) == dropped
+    finally:
+        syslog.close()
