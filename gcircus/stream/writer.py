@@ -177,6 +177,7 @@ class WriterThread:
             self._notice_drops()
 
     def _run(self, kind, target, payloads):
+        """One group of jobs; whatever fails, the accounting is done (or producers would wait for ever)."""
         if kind == _MARK:
             payloads[0].release()
         elif kind == _RECORDS:
@@ -184,24 +185,28 @@ class WriterThread:
                 target.emit(payloads)
             except Exception:       # a sink reports its own failures; the thread must live on regardless
                 pass
-            with self._mutex:
-                self.queued_records -= len(payloads)
+            finally:
+                with self._mutex:
+                    self.queued_records -= len(payloads)
         else:
             try:
                 write_all(target, b"".join(payloads))
-            except OSError as error:
-                self.failure = "%s" % (error.strerror or error)
-            else:
                 self.failure = None
-            with self._mutex:
-                self.pending_bytes -= sum(len(data) for data in payloads)
-                waiters = self._space_waiters if self.pending_bytes < self.max_bytes else []
-                self._space_waiters = [] if waiters else self._space_waiters
-            for hub, event in waiters:
-                try:
-                    hub.loop.run_callback_threadsafe(event.set)
-                except Exception:       # that hub is gone (its thread ended): nobody waits there any more
-                    pass
+            except Exception as error:
+                self.failure = "%s" % (getattr(error, "strerror", None) or error)
+            finally:
+                self._release_bytes(sum(len(data) for data in payloads))
+
+    def _release_bytes(self, count):
+        with self._mutex:
+            self.pending_bytes -= count
+            waiters = self._space_waiters if self.pending_bytes < self.max_bytes else []
+            self._space_waiters = [] if waiters else self._space_waiters
+        for hub, event in waiters:
+            try:
+                hub.loop.run_callback_threadsafe(event.set)
+            except Exception:       # that hub is gone (its thread ended): nobody waits there any more
+                pass
 
     def _notice_drops(self):
         """The backlog is written and records were dropped meanwhile: say how many, now."""
