@@ -16,9 +16,11 @@ stdout in the order they happened. The thread is a real one even in a monkey-pat
 with os.write, holding no Python-level lock while it blocks: interpreter exit never waits for it, and a stuck
 write cannot wedge the interpreter's own flush of sys.stdout at exit.
 """
+import copy
 import logging
 import os
 import select
+import time
 
 import gevent
 from gevent import monkey
@@ -60,9 +62,20 @@ def log_lines_dropped():
     return LOG_DROPS.total
 
 
+_NOTICE = logging.LogRecord("gcircus", logging.WARNING, __file__, 0, DROPPED_MESSAGE, (0,), None)
+
+
 def dropped_record(count):
-    """The record that says `count` log lines were dropped (logged by "gcircus", as a warning)."""
-    return logging.LogRecord("gcircus", logging.WARNING, __file__, 0, DROPPED_MESSAGE, (count,), None)
+    """The record that says `count` log lines were dropped (logged by "gcircus", as a warning).
+
+    A copy of one made at import, not a new LogRecord: made in the writer thread, LogRecord() would ask
+    threading for the current thread and so register the writer as a (dummy) Python thread, and gcircusd's
+    fast exit (taken only when no other thread runs) would never be taken again."""
+    record = copy.copy(_NOTICE)
+    record.args = (count,)
+    record.created = time.time()
+    record.msecs = int(record.created * 1000) % 1000
+    return record
 
 
 def write_all(fd, data):
