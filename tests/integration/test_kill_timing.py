@@ -4,6 +4,7 @@ time (issue 13: under load the daemon logged false "did not stop within 2.0s, se
 SIGKILL" for processes that had only been reaped late)."""
 import logging
 import os
+import select
 import time
 
 import gevent
@@ -18,8 +19,14 @@ GRACE = 0.5
 def hold_the_hub_until_exited_and_past(pid, seconds):
     """Block the hub (no greenlet runs, no child watcher fires) until the child pid has exited,
     then for `seconds` more: a hub this busy hears of the exit only after graceful_timeout has
-    run out. WNOWAIT leaves the child a zombie for the hub's child watcher to collect."""
-    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)
+    run out. A pidfd becomes readable at the exit and collects nothing: the child stays a zombie
+    for the hub's child watcher."""
+    handle = os.pidfd_open(pid)
+    try:
+        exited, _, _ = select.select([handle], [], [], 30)     # the plain, blocking select
+    finally:
+        os.close(handle)
+    assert exited, "the child did not exit on SIGTERM"
     time.sleep(seconds)         # the injected fault: the hub held past graceful_timeout
 
 
