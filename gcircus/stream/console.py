@@ -16,6 +16,11 @@ from gcircus.stream.base import (BaseStream, Incident, IncrementalText, LineFram
 from gcircus.stream.writer import writer_for_fd
 
 
+#: A stdout that took nothing for this long while output waits for it is stuck (a reader that is merely slow
+#: takes some at least every few milliseconds).
+OUTPUT_STUCK_AFTER = 1.0
+
+
 class _ConsoleStream(BaseStream):
 
     def __init__(self, **kw):
@@ -42,6 +47,13 @@ class _ConsoleStream(BaseStream):
             self._report(err)
         else:
             self._report(None)
+
+    @property
+    def output_blocked(self):
+        """Our output waits on a stdout that has not moved for OUTPUT_STUCK_AFTER seconds (a stop gives up
+        on what is left rather than wait for it)."""
+        fd = _fd_of(sys.stdout) if sys.stdout is not None else None
+        return fd is not None and writer_for_fd(fd).stalled(OUTPUT_STUCK_AFTER)
 
     def _report(self, failure):
         if failure is not None:

@@ -199,9 +199,16 @@ class Pump:
         if self.done:
             return True
         if not self.reached_eof.wait(eof_timeout):
-            if not self.delivering or not self.reached_eof.wait(delivery_timeout):
+            if not self.delivering or self.output_blocked or not self.reached_eof.wait(delivery_timeout):
                 return False
         return self.join(delivery_timeout)
+
+    @property
+    def output_blocked(self):
+        """The stream waits on an output that does not move (the daemon's stdout nobody reads): a stop gives
+        up on it at once rather than after the delivery timeout (a stream may say so; most have no output
+        of that kind)."""
+        return bool(getattr(self.stream, "output_blocked", False))
 
     def kill(self):
         """Stop reading (the pipe is closed; a partial line held by the stream is released by its close())."""

@@ -37,6 +37,8 @@ MAX_QUEUED_RECORDS = 2000
 #: Watcher output accepted ahead of the thread before a pump waits: one pump read (1 MiB), so a reader of the
 #: daemon's stdout that keeps up never makes a pump wait.
 MAX_PENDING_BYTES = 1 << 20
+#: Largest single write of watcher output: how often the thread can tell it is still making progress.
+WRITE_PIECE = 1 << 16
 
 _RECORDS, _BYTES, _MARK = "records", "bytes", "mark"
 
@@ -104,6 +106,7 @@ class WriterThread:
         self.pending_bytes = 0        # bytes queued and not written yet
         self.dropped = 0              # records dropped since the last drop notice was queued
         self.failure = None           # why the last byte write failed; None once one succeeds
+        self.progress_at = time.monotonic()   # when the thread last woke up or finished a write
         self._drop_sink = None        # the sink the dropped records were for (the notice goes there)
         self._jobs = _SimpleQueue()
         self._mutex = _allocate_lock()
@@ -155,6 +158,12 @@ class WriterThread:
         self._jobs.put((_MARK, None, done))
         return done.acquire(timeout=max(0.0, timeout))
 
+    def stalled(self, seconds):
+        """True when producers of bytes wait for room and the thread has not written for `seconds`: the
+        output is stuck, not slow (a stop then gives up on it rather than wait for it)."""
+        with self._mutex:
+            return self.pending_bytes >= self.max_bytes and time.monotonic() - self.progress_at >= seconds
+
     def unwritten(self):
         """(records, bytes) still queued, records dropped included."""
         with self._mutex:
@@ -173,6 +182,7 @@ class WriterThread:
         interpreter's exit waits for). Takes the whole backlog at each wake-up and writes it in order."""
         while True:
             batch = [self._jobs.get()]
+            self.progress_at = time.monotonic()
             while True:
                 try:
                     batch.append(self._jobs.get_nowait())
@@ -199,11 +209,15 @@ class WriterThread:
             except Exception:       # a sink reports its own failures; the thread must live on regardless
                 pass
             finally:
+                self.progress_at = time.monotonic()
                 with self._mutex:
                     self.queued_records -= len(payloads)
         else:
             try:
-                write_all(target, b"".join(payloads))
+                data = b"".join(payloads)
+                for start in range(0, len(data), WRITE_PIECE):
+                    write_all(target, data[start:start + WRITE_PIECE])
+                    self.progress_at = time.monotonic()
                 self.failure = None
             except Exception as error:
                 self.failure = "%s" % (getattr(error, "strerror", None) or error)

@@ -74,7 +74,10 @@ class WatcherStreams:
             now = time.monotonic()
             if pump.drain(max(0.0, eof_deadline - now), max(0.0, delivery_deadline - now)):
                 continue
-            if pump.reached_eof.is_set() or pump.delivering:
+            if pump.output_blocked:
+                logger.warning("%s: its output is blocked (the daemon's stdout is not read); detaching it with "
+                               "output still unwritten", pump.label)
+            elif pump.reached_eof.is_set() or pump.delivering:
                 logger.warning("%s: the stream is still busy with the last output after %ss; detaching it",
                                pump.label, eof_timeout + delivery_timeout)
             else:

@@ -2,6 +2,7 @@
 stalled journald): its own log and a watcher's StdoutStream output fill the pipe, and still commands
 answer and children are replaced. Reading the pipe again, the log resumes, with a line counting the
 log lines dropped meanwhile; watcher output is held back (the child waits), never dropped."""
+import contextlib
 import os
 import re
 import signal
@@ -71,12 +72,24 @@ def test_a_stuck_stdout_holds_neither_commands_nor_respawns_and_drops_are_counte
     assert "exiting" in daemon.output[-1]
 
 
-def test_sigterm_with_a_stuck_stdout_exits_and_counts_what_it_could_not_write(workdir):
-    path, endpoint = write_config(workdir, CHURN + STEADY)
-    # stderr apart from the stuck stdout: the final word has somewhere to go
+@contextlib.contextmanager
+def unread_daemon(path):
+    """gcircusd with a stdout nobody reads and stderr apart from it (the final word has somewhere to go)."""
     daemon = subprocess.Popen([sys.executable, "-m", "gcircus.cli.gcircusd", path],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
+        yield daemon
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        daemon.stdout.close()
+        daemon.stderr.close()
+
+
+def test_sigterm_with_a_stuck_stdout_exits_and_counts_what_it_could_not_write(workdir):
+    path, endpoint = write_config(workdir, CHURN + STEADY)
+    with unread_daemon(path) as daemon:
         wait_output_stuck(daemon)
         wait_in_thread(lambda: call(endpoint, "dstats")["log"]["dropped"] > 0, 60, "log lines to be dropped")
         daemon.send_signal(signal.SIGTERM)
@@ -85,12 +98,6 @@ def test_sigterm_with_a_stuck_stdout_exits_and_counts_what_it_could_not_write(wo
         errors = daemon.stderr.read().decode()
         assert re.fullmatch(r"gcircusd: \d+ log lines not written: the log output was blocked at exit\n",
                             errors), errors
-    finally:
-        if daemon.poll() is None:
-            daemon.kill()
-            daemon.wait()
-        daemon.stdout.close()
-        daemon.stderr.close()
 
 
 # 500,000 lines (5.4 MB): far more than the pipes and the writer's buffer hold, so the child must wait
@@ -137,3 +144,17 @@ def test_a_stalled_syslog_holds_nothing_and_the_drop_count_reaches_it(workdir, d
         assert sum(int(found) for message in received for found in DROPPED.findall(message)) == dropped
     finally:
         syslog.close()
+
+
+def test_sigterm_does_not_wait_for_a_watcher_stuck_on_stdout(workdir):
+    """The pump of a watcher whose output waits on the stuck stdout is given up at stop (after the pipe
+    drain time), not waited for as a slow stream is (30 s)."""
+    path, endpoint = write_config(workdir, CHATTY.format(python=sys.executable).replace("500000", "5000000"))
+    with unread_daemon(path) as daemon:
+        wait_output_stuck(daemon)
+        assert call(endpoint, "status", name="chatty")["status"] == "active"
+        daemon.send_signal(signal.SIGTERM)
+        assert daemon.wait(15) == 0
+        errors = daemon.stderr.read().decode()
+        assert re.search(r"gcircusd: \d+ bytes of watcher output not written: stdout was blocked at exit\n",
+                         errors), errors
