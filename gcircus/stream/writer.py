@@ -193,7 +193,7 @@ class WriterThread:
                 kind, target, _payload = batch[start]
                 end = start + 1
                 if kind != _MARK:       # consecutive jobs for the same target go out together
-                    while end < len(batch) and batch[end][0] == kind and batch[end][1] is target:
+                    while end < len(batch) and batch[end][0] == kind and batch[end][1] == target:
                         end += 1
                 self._run(kind, target, [job[2] for job in batch[start:end]])
                 start = end
