@@ -261,6 +261,12 @@ class ZapHandler:
             self.greenlet.kill()
             self.greenlet = None
         if self.socket is not None:
+            # unbound first: that releases the inproc address at once, where a close releases it once libzmq's
+            # reaper gets to it, and the next handler (the next arbiter, or a restart) would find it taken
+            try:
+                self.socket.unbind(ZAP_ENDPOINT)
+            except zmq.ZMQError:
+                pass
             self.socket.close()
             self.socket = None
 

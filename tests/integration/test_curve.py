@@ -9,6 +9,7 @@ import tempfile
 
 import gevent
 import pytest
+import zmq.green as zmq
 
 from gcircus.endpoints import curve
 from gcircus.client import CircusClient, CircusConsumer
@@ -265,3 +266,15 @@ def test_an_ipc_endpoint_of_mode_0600_is_a_safe_setup(served_arbiter, caplog):
             if os.path.exists(os.path.join(directory, name)):
                 os.unlink(os.path.join(directory, name))
         os.rmdir(directory)
+
+
+RESTARTS = 500
+
+
+def test_the_authenticator_starts_again_at_once():
+    """An arbiter with CurveZMQ stopped and another started at once (a restart, the next test): the first one's
+    ZAP handler freed its inproc address only once libzmq's reaper thread closed the socket, and about one
+    start in a hundred found it still taken ("cannot start the CurveZMQ authenticator")."""
+    context = zmq.Context.instance()
+    for _ in range(RESTARTS):
+        curve.ZapHandler.register(context, "restarted", None, "control", "tcp://127.0.0.1:1", curve.RefusalLog()).stop()
