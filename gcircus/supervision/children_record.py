@@ -18,7 +18,7 @@ import os
 import signal
 import zlib
 
-from gcircus.supervision.pidfds import ProcessHandles, descendants
+from gcircus.supervision.pidfds import ProcessHandles, descendants, read_stat_fields
 
 logger = logging.getLogger("gcircus")
 
@@ -57,16 +57,8 @@ def default_path(config_path):
 
 def start_time(pid):
     """The kernel's start time of pid (clock ticks since boot), or None when it is gone."""
-    try:
-        fd = os.open("/proc/%d/stat" % pid, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        stat = os.read(fd, 1024)
-    finally:
-        os.close(fd)
-    fields = stat[stat.rfind(b")") + 2:].split()
-    return int(fields[19]) if len(fields) > 19 else None
+    fields = read_stat_fields(pid)
+    return None if fields is None else int(fields[19])
 
 
 def read_entries(path):

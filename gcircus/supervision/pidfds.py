@@ -65,6 +65,23 @@ class ProcessHandles:
             os.close(fd)
 
 
+def read_stat_fields(pid):
+    """The fields of /proc/<pid>/stat after the command name (field n of proc(5) is [n - 3]), or None
+    (gone, or not Linux). One open and read: no psutil, which a daemon loads only for stats."""
+    try:
+        fd = os.open("/proc/%d/stat" % pid, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 2048)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    fields = data[data.rfind(b")") + 2:].split()   # the command may hold spaces and parens
+    return fields if len(fields) >= 40 else None
+
+
 def descendants(pid):
     """Pids of every descendant of pid (children, their children, ...), as they hang below it now.
 

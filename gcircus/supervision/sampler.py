@@ -18,27 +18,12 @@ import time
 import psutil
 
 from gcircus.supervision.hub_guard import Slicer
+from gcircus.supervision.pidfds import read_stat_fields
 from gcircus.supervision.procinfo import bytes2human, format_cpu_time, get_info
 from gcircus.supervision.spawner import program_argv
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _read_stat_fields(pid):
-    """The fields of /proc/<pid>/stat after the command name, or None (gone, or not Linux)."""
-    try:
-        fd = os.open("/proc/%d/stat" % pid, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, 2048)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-    fields = data[data.rfind(b")") + 2:].split()   # the command may hold spaces and parens
-    return fields if len(fields) >= 40 else None
 
 
 def _figures(fields):
@@ -51,7 +36,7 @@ def _figures(fields):
 
 def read_proc_stat(pid):
     """(cpu times, nice, rss, vms) of pid from one read of /proc/<pid>/stat, or None."""
-    fields = _read_stat_fields(pid)
+    fields = read_stat_fields(pid)
     return _figures(fields) if fields is not None else None
 
 
@@ -76,7 +61,7 @@ class ProcTable:
                 slicer.tick()
             return
         for pid in pids:
-            fields = _read_stat_fields(pid)
+            fields = read_stat_fields(pid)
             if fields is not None:
                 self.fields[pid] = fields
                 self.children.setdefault(int(fields[1]), []).append(pid)
@@ -197,7 +182,7 @@ class ProcessSampler:
         With a ProcTable, its fields are used instead of reading /proc again. `program` is the
         command reported while the process's own cannot be read (caught in the middle of an exec)."""
         try:
-            fields = table.fields.get(pid) if table is not None else _read_stat_fields(pid)
+            fields = table.fields.get(pid) if table is not None else read_stat_fields(pid)
             tracked = self._tracked.get(key)
             if tracked is None or tracked.pid != pid:
                 tracked = self._tracked[key] = _Tracked(pid, fields)
