@@ -55,7 +55,31 @@ def local_endpoint(endpoint):
     return endpoint
 
 
-class IsolatedPluginWatcher(Watcher):
+class PluginWatcherBase(Watcher):
+    """What every `plugin:NAME` watcher shares, hosted or isolated: `active` (an inactive plugin does not
+    start) and a reload that is a restart (two instances of a plugin would both act on the same events)."""
+
+    def is_plugin(self):
+        return True
+
+    @on_owner_hub
+    def start(self):
+        if not self.active:
+            logger.info("plugin %s is inactive (active = false): not started", self.name)
+            return {"started": [], "kept": []}
+        return self._start_active()
+
+    def _start_active(self):
+        return Watcher.start(self)
+
+    @on_owner_hub
+    def reload(self, graceful=True, sequential=False):
+        if self.is_stopped():
+            return dict(self.start(), stopped=[])
+        return self.restart()
+
+
+class IsolatedPluginWatcher(PluginWatcherBase):
     """`plugin:NAME` running the plugin in a gcircus-plugin process (one, for ever respawned)."""
 
     def __init__(self, name, spec, arbiter):
@@ -91,24 +115,9 @@ class IsolatedPluginWatcher(Watcher):
             args += ["--log-output", str(arbiter.options["logoutput"])]
         return args + [use]
 
-    def is_plugin(self):
-        return True
-
-    @on_owner_hub
-    def start(self):
-        if not self.active:
-            logger.info("plugin %s is inactive (active = false): not started", self.name)
-            return {"started": [], "kept": []}
+    def _start_active(self):
         self._admit()
-        return super().start()
-
-    @on_owner_hub
-    def reload(self, graceful=True, sequential=False):
-        """A fresh process replaces the old one after it stopped: two instances of a plugin at once
-        would both act on the same events (restart a watcher twice, say)."""
-        if self.is_stopped():
-            return dict(self.start(), stopped=[])
-        return self.restart()
+        return super()._start_active()
 
     def _security(self):
         controller = None if self.arbiter is None else self.arbiter.controller

@@ -25,11 +25,10 @@ from gevent.queue import Queue
 from gcircus.aliases import import_dotted
 from gcircus.converters import to_bool
 from gcircus.exc import CircusError
-from gcircus.plugin_host.isolated import IsolatedPluginWatcher, wants_isolation
+from gcircus.plugin_host.isolated import IsolatedPluginWatcher, PluginWatcherBase, wants_isolation
 from gcircus.plugin_host.session import DEFAULT_CALL_TIMEOUT, PluginConnection, PluginSession, queue_event
 from gcircus.supervision.backoff import backoff_delay
 from gcircus.supervision.hubcall import on_owner_hub
-from gcircus.watcher import Watcher
 
 logger = logging.getLogger("gcircus")
 
@@ -70,7 +69,7 @@ def plugin_name(spec, taken=()):
     return name
 
 
-class PluginWatcher(Watcher):
+class PluginWatcher(PluginWatcherBase):
     """A plugin as the watcher `plugin:NAME`: no processes; start/stop run the plugin."""
 
     def __init__(self, name, spec, plugin_class, manager):
@@ -85,28 +84,14 @@ class PluginWatcher(Watcher):
     def runs_processes(self):
         return False    # a plugin is a greenlet of the arbiter, never a process
 
-    def is_plugin(self):
-        return True
-
-    @on_owner_hub
-    def start(self):
-        if not self.active:
-            logger.info("plugin %s is inactive (active = false): not started", self.name)
-            return {"started": [], "kept": []}
-        result = super().start()
+    def _start_active(self):
+        result = super()._start_active()
         if self.is_active() and not self.runner.running:
             self.runner.start()
         return result
 
     def stopping(self):
         self.runner.stop()
-
-    @on_owner_hub
-    def reload(self, graceful=True, sequential=False):
-        """A plugin reloads by starting a fresh instance."""
-        if self.is_stopped():
-            return dict(self.start(), stopped=[])
-        return self.restart()
 
     @on_owner_hub
     def info(self, table=None):
