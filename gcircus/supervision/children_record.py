@@ -112,6 +112,7 @@ class ChildRecord:
         self._lines = 0         # lines in the file now
         self._fd = None
         self._lock_fd = None
+        self._write_failed = False  # the last write failed: said once, not again for every spawn
 
     def claim(self):
         """Take the record: stop what a crashed predecessor left, then start an empty file. False (nothing
@@ -151,7 +152,14 @@ class ChildRecord:
         try:
             os.write(self._fd, line)
         except OSError as error:        # a full disk must not stop supervision: the record is a safety net
-            logger.error("cannot write the children record %s: %s", self.path, error)
+            if not self._write_failed:  # once per failing streak: a churning watcher would repeat it per spawn
+                logger.error("cannot write the children record %s: %s (said once until it works again)",
+                             self.path, error)
+            self._write_failed = True
+        else:
+            if self._write_failed:
+                logger.warning("the children record %s is written again", self.path)
+            self._write_failed = False
         self._lines += 1
 
     def _rewrite(self):

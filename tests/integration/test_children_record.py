@@ -67,3 +67,28 @@ def test_the_record_follows_spawns_and_exits_and_stays_short(tmp_path):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_a_failing_record_write_is_logged_once_per_streak(tmp_path, caplog):
+    """A full disk (here /dev/full under the record's descriptor: the one way to get ENOSPC on demand) must not
+    log an error for every spawn of a churning watcher; a working write again is said once too."""
+    record = ChildRecord(str(tmp_path / "children"))
+    assert record.claim()
+    children = [sleeper() for _ in range(3)]
+    try:
+        working_fd, record._fd = record._fd, os.open("/dev/full", os.O_WRONLY)
+        for child in children[:2]:
+            record.add(child.pid)
+        os.close(record._fd)
+        record._fd = working_fd
+        record.add(children[2].pid)
+        messages = [r.getMessage() for r in caplog.records if "children record" in r.getMessage()]
+        assert len(messages) == 2, messages
+        assert "cannot write" in messages[0] and "No space left" in messages[0]
+        assert "written again" in messages[1]
+        assert read_entries(record.path) == {children[2].pid: start_time(children[2].pid)}
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+        record.close()
