@@ -32,6 +32,8 @@ import subprocess
 import sys
 import types
 
+# The C helper's argument list is private and changes between versions: this call is written for the one
+# Python 3.11 introduced (process_group and allow_vfork), which later versions kept; setup.cfg asks for 3.11+.
 from _posixsubprocess import fork_exec as _fork_exec
 
 from gcircus.exc import SpawnError
