@@ -3,17 +3,30 @@
 zmq.green wraps every send and recv in a try / wait / re-check dance with a fresh
 timeout and flag enums each time; for a controller answering thousands of small
 requests a second that was most of its CPU. Here the socket is a plain one, and one
-io watcher on its ZMQ_FD tells a single reader greenlet when to look again. The fd is
-edge-triggered: it only says "the socket's state changed", and any send or EVENTS read
-may consume that news, so whoever touches the socket re-checks EVENTS afterwards.
+io watcher on its ZMQ_FD wakes a single reader greenlet when it may look again. The
+fd is edge-triggered: it only says "the socket's state changed", and any send or
+EVENTS read may consume that news, so the reader reads EVENTS before it waits and a
+send made while the reader waits re-checks EVENTS on its behalf.
+
+The watcher's callback switches straight into the waiting reader (no Event, whose
+set() costs one more pass through the hub's callbacks), and the reader asks EVENTS
+before each receive instead of letting a receive fail: a failed receive raises,
+and building zmq.Again cost more than the question.
 """
 import gevent
-import gevent.event
 import zmq
+from gevent.hub import Waiter
+from zmq.backend import Socket as _BackendSocket
 
 _NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE = int(zmq.SNDMORE)
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
+# The backend's methods, called on our (sugar) socket: the sugar layer's multipart loops
+# and option-name enums are per-call Python we do not need for two frames.
+_get = _BackendSocket.get
+_send = _BackendSocket.send
+_recv = _BackendSocket.recv
 
 
 class SocketReader:
@@ -22,31 +35,46 @@ class SocketReader:
 
     def __init__(self, socket):
         self.socket = socket
-        self._readable = gevent.event.Event()
         self.waits = 0      # how many times recv_multipart had to wait (the hub ran meanwhile)
+        self._waiter = None     # the reader's Waiter while it waits, else None
         self._watcher = gevent.get_hub().loop.io(socket.getsockopt(zmq.FD), 1)
-        self._watcher.start(self._readable.set)
+        self._watcher.start(self._wake)
+
+    def _wake(self):
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter.switch(None)
 
     def recv_multipart(self):
         """The next message (frames, copy=False); waits on the hub, never blocks it."""
         socket = self.socket
         while True:
-            try:
-                return socket.recv_multipart(_NOBLOCK, copy=False)
-            except zmq.Again:
-                pass
-            self._readable.clear()
-            if socket.getsockopt(_EVENTS) & _POLLIN:
-                continue        # arrived between the recv and the clear
+            if _get(socket, _EVENTS) & _POLLIN:
+                try:
+                    frame = _recv(socket, _NOBLOCK, False)
+                except zmq.Again:
+                    continue        # someone else took it between the question and the receive
+                frames = [frame]
+                while frame.more:   # the rest of a message is there once its first frame is
+                    frame = _recv(socket, _NOBLOCK, False)
+                    frames.append(frame)
+                return frames
             self.waits += 1
-            self._readable.wait()
+            waiter = self._waiter = Waiter()
+            try:
+                waiter.get()
+            finally:
+                self._waiter = None
 
     def send_multipart(self, frames):
         """Send at once (zmq.Again if the socket cannot take it now)."""
-        self.socket.send_multipart(frames, _NOBLOCK)
+        socket = self.socket
+        last = len(frames) - 1
+        for index, frame in enumerate(frames):
+            _send(socket, frame, _NOBLOCK | _SNDMORE if index < last else _NOBLOCK)
         # the send may have taken in waiting requests, and the fd's news of them with it
-        if self.socket.getsockopt(_EVENTS) & _POLLIN:
-            self._readable.set()
+        if self._waiter is not None and _get(socket, _EVENTS) & _POLLIN:
+            gevent.get_hub().loop.run_callback(self._wake)
 
     def close(self):
         """Stop watching the fd (before the socket itself is closed)."""
