@@ -148,18 +148,21 @@ class Process:
             stdin = self.stdin_fd
         pass_fds = list(self.sockets.values()) if self.use_fds else []
         _install_sigchld_handler()
+        record = children_record.current     # gcircusd's: a restart after a crash stops what it lists
+        forked_after = children_record.boot_clock() if record is not None else 0
         self._popen = spawner.spawn(
             self.format_args(), shell=self.shell, executable=self.executable, cwd=self.working_dir,
             env=self.env, uid=self.uid, gid=self.gid, rlimits=self.rlimits, stdin=stdin,
             pipe_stdout=self.pipe_stdout, pipe_stderr=self.pipe_stderr,
             close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
             pass_fds=pass_fds, die_with_parent=self.die_with_daemon)
+        forked_before = children_record.boot_clock() if record is not None else 0
         self.started = time.time()
         # No yield may happen between the fork and this registration: an exit reported before the
         # child watcher exists would be lost.
         self._watch_exit()
-        if children_record.current is not None:     # gcircusd's: a restart after a crash stops it
-            children_record.current.add(self._popen.pid)
+        if record is not None:
+            record.add(self._popen.pid, forked_after, forked_before)
         return self.started
 
     def _watch_exit(self):

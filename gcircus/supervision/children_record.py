@@ -2,20 +2,24 @@
 
 A SIGKILLed daemon (or one the OOM killer took) cannot stop its processes: they run on, re-parented, holding the
 ports and files a restarted daemon needs, and it would start a second set beside them. gcircusd therefore appends
-one line per spawn (`+ pid starttime`) and one per exit (`- pid`) to a file of its configuration; the next gcircusd
-of that configuration reads it before it binds or starts anything, and SIGKILLs the recorded processes still
-running, with their descendants. Each is identified by its pid *and* the kernel's start time of that pid, so a
-process that merely reused a recorded pid is never touched.
+one line per spawn (`+ pid earliest latest`) and one per exit (`- pid`) to a file of its configuration; the next
+gcircusd of that configuration reads it before it binds or starts anything, and SIGKILLs the recorded processes
+still running, with their descendants. Each is identified by its pid *and* the kernel's start time of that pid, so
+a process that merely reused a recorded pid is never touched.
 
-An append is one write() of a few bytes (the start time is read from /proc/<pid>/stat right after the fork: the
-spawn itself is not delayed); the file is rewritten with the live entries only once it holds many more lines than
-processes. A lock held for the daemon's lifetime (the kernel releases it when the daemon dies, however it dies)
+The start time is not read back from /proc/<pid>/stat after the fork: that read waits for the child's exec to
+finish and cost ~0.2 ms of every spawn, on the hub. The kernel stamps a child with the boot-time clock at its fork
+and /proc shows that stamp in clock ticks, so the same clock read just before and just after the fork brackets it:
+the record keeps that window of ticks (`earliest latest`), a tick wider on each side so that no rounding of the
+two clock reads can leave the true stamp outside. An append is one write() of a few bytes; the file is rewritten
+with the live entries only once it holds many more lines than processes. A lock held for the daemon's lifetime (the kernel releases it when the daemon dies, however it dies)
 keeps a second daemon of the same configuration from stopping the first one's processes.
 """
 import fcntl
 import logging
 import os
 import signal
+import time
 import zlib
 
 from gcircus.supervision.pidfds import ProcessHandles, descendants, read_stat_fields
@@ -25,6 +29,8 @@ logger = logging.getLogger("gcircus")
 # the rewrite keeps the file near the live entries: at most this many stale lines, plus one per live process
 _SLACK_LINES = 1024
 LEFTOVER_WAIT = 10.0    # seconds for SIGKILLed leftovers to be gone (their ports free) before watchers start
+# /proc/<pid>/stat's start time is in these units (USER_HZ) of the boot-time clock
+_TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
 
 # The record of this daemon, when it keeps one: gcircus.process tells it every spawn and exit.
 current = None
@@ -61,8 +67,24 @@ def start_time(pid):
     return None if fields is None else int(fields[19])
 
 
+def boot_clock():
+    """Now on the clock the kernel stamps forks with (ns since boot): read before and after a fork."""
+    return time.clock_gettime_ns(time.CLOCK_BOOTTIME)
+
+
+def start_window(forked_after_ns, forked_before_ns):
+    """(earliest, latest) start time in clock ticks of a process forked between two boot_clock() reads."""
+    return forked_after_ns // _TICK_NS - 1, forked_before_ns // _TICK_NS + 1
+
+
+def _started_within(pid, window):
+    started = start_time(pid)
+    return started is not None and window[0] <= started <= window[1]
+
+
 def read_entries(path):
-    """{pid: start time} of the processes the file says are running."""
+    """{pid: (earliest, latest) start time} of the processes the file says are running (a line of an older
+    gcircusd, `+ pid starttime`, is a window of one tick)."""
     entries = {}
     try:
         with open(path, "rb") as handle:
@@ -72,8 +94,10 @@ def read_entries(path):
     for line in lines:
         parts = line.split()
         try:
-            if len(parts) == 3 and parts[0] == b"+":
-                entries[int(parts[1])] = int(parts[2])
+            if len(parts) == 4 and parts[0] == b"+":
+                entries[int(parts[1])] = (int(parts[2]), int(parts[3]))
+            elif len(parts) == 3 and parts[0] == b"+":
+                entries[int(parts[1])] = (int(parts[2]), int(parts[2]))
             elif len(parts) == 2 and parts[0] == b"-":
                 entries.pop(int(parts[1]), None)
         except ValueError:
@@ -82,9 +106,9 @@ def read_entries(path):
 
 
 def stop_leftovers(entries, timeout=LEFTOVER_WAIT):
-    """SIGKILL every recorded process still running (same pid, same start time) and its descendants; wait
-    until they are gone. Returns the recorded pids that were stopped."""
-    stopped = [pid for pid, started in sorted(entries.items()) if start_time(pid) == started]
+    """SIGKILL every recorded process still running (same pid, start time within its window) and its
+    descendants; wait until they are gone. Returns the recorded pids that were stopped."""
+    stopped = [pid for pid, window in sorted(entries.items()) if _started_within(pid, window)]
     targets = []
     for pid in stopped:
         targets.append(pid)
@@ -92,7 +116,7 @@ def stop_leftovers(entries, timeout=LEFTOVER_WAIT):
     handles = ProcessHandles(targets)
     # the pidfds now pin these processes: one that changed between the check and the open is not ours
     for pid in stopped:
-        if start_time(pid) != entries[pid]:
+        if not _started_within(pid, entries[pid]):
             handles.forget(pid)
     handles.signal(signal.SIGKILL)
     alive = handles.wait(timeout)
@@ -108,7 +132,7 @@ class ChildRecord:
 
     def __init__(self, path):
         self.path = path
-        self.live = {}          # pid -> start time, as written
+        self.live = {}          # pid -> (earliest, latest) start time, as written
         self._lines = 0         # lines in the file now
         self._fd = None
         self._lock_fd = None
@@ -131,12 +155,12 @@ class ChildRecord:
         self._rewrite()
         return True
 
-    def add(self, pid):
-        started = start_time(pid)
-        if started is None or self._fd is None:
-            return      # already gone: nothing would be left of it
-        self.live[pid] = started
-        self._write(b"+ %d %d\n" % (pid, started))
+    def add(self, pid, forked_after_ns, forked_before_ns):
+        """pid was forked between these two boot_clock() reads."""
+        if self._fd is None:
+            return
+        window = self.live[pid] = start_window(forked_after_ns, forked_before_ns)
+        self._write(b"+ %d %d %d\n" % (pid, window[0], window[1]))
 
     def remove(self, pid):
         if self.live.pop(pid, None) is None or self._fd is None:
@@ -166,7 +190,8 @@ class ChildRecord:
         """The live entries alone, replacing the file at once (a crash mid-way leaves the old one whole)."""
         fresh = self.path + ".new"
         fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
-        os.write(fd, b"".join(b"+ %d %d\n" % item for item in self.live.items()))
+        os.write(fd, b"".join(b"+ %d %d %d\n" % (pid, earliest, latest)
+                              for pid, (earliest, latest) in self.live.items()))
         os.replace(fresh, self.path)
         if self._fd is not None:
             os.close(self._fd)
