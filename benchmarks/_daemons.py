@@ -3,7 +3,7 @@
 Every contender runs one program named ``w`` (``numprocesses``/``numprocs`` copies of one command) from a file
 written into the run's temporary directory, with its control endpoint on a free loopback port:
 
-- gcircus: ``python -m gcircus.cli.gcircusd`` (this venv), its defaults;
+- gcircus: ``python -m gcircus.cli.gcircusd`` (this venv, its modules byte-compiled first as pip would), its defaults;
 - circus / circus-cd0.1: circusd 0.19 with ``check_delay = 1`` / ``0.1`` (Circus respawns and reaps only in the
   periodic ``manage_watchers`` call, every check_delay seconds; 1 s was asked for, written explicitly: the INI
   default of Circus 0.19 is 5 s, its Arbiter class default 1 s);
@@ -15,7 +15,6 @@ stderr anyway), ``stdout_logfile = NONE`` / ``stderr_logfile = NONE`` for Superv
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import _common
@@ -99,7 +98,7 @@ class Daemon:
             if self.kind == CIRCUS:
                 argv = [os.path.join(compare_bin, "circusd")] + log_options + [config]
             else:
-                argv = [sys.executable, "-m", "gcircus.cli.gcircusd"] + log_options + [config]
+                argv = _common.gcircusd_argv(*log_options, config)
             self.rpc = ("zmq", "tcp://127.0.0.1:%d" % port)
         if extra_sections is not None:      # more watchers/programs: extra_sections(kind) gives their text
             text += "\n" + extra_sections(self.kind)

@@ -60,7 +60,7 @@ def start_daemon(workdir, httpd, watchers):
         handle.write(INI.format(port=_common.free_port(), pubsub_port=_common.free_port(), http_port=http_port,
                                 httpd="true" if httpd else "false", watchers="\n".join(watchers)))
     log = open(os.path.join(workdir, "daemon.log"), "wb")
-    command = [sys.executable, "-m", "gcircus.cli.gcircusd", "--log-level", "warning", config]
+    command = _common.gcircusd_argv("--log-level", "warning", config)
     process = _common.start_process(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
     log.close()
     return process, http_port

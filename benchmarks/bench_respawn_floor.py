@@ -72,7 +72,7 @@ def launch(kind, workdir):
         path = os.path.join(workdir, "gcircus.ini")
         with open(path, "w") as handle:
             handle.write(GCIRCUS_INI.format(workdir=workdir, n=N))
-        argv = [sys.executable, "-m", "gcircus.cli.gcircusd", path]
+        argv = _common.gcircusd_argv(path)
     return _common.start_process(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -86,7 +86,7 @@ class StatsCpuRun:
         if self.case.startswith("circus"):
             command = [os.path.join(self.compare_bin, "circusd")] + log_options + [config]
         else:
-            command = [sys.executable, "-m", "gcircus.cli.gcircusd"] + log_options + [config]
+            command = _common.gcircusd_argv(*log_options, config)
         started = time.monotonic()
         with open(log_path, "wb") as log:
             process = _common.start_process(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)

@@ -135,7 +135,7 @@ class StreamRun:
         log_options = ["--log-level", "warning", "--log-output", paths["daemon.log"] + ".own"]
         if self.contender == "circus":
             return [os.path.join(self.compare_bin, "circusd")] + log_options + [paths["config"]]
-        return [sys.executable, "-m", "gcircus.cli.gcircusd"] + log_options + [paths["config"]]
+        return _common.gcircusd_argv(*log_options, paths["config"])
 
 
 def _write(path, text):
