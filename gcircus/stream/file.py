@@ -12,11 +12,20 @@ error ever reaches the caller: a full disk must not stop the pump, and through i
 A rotation that fails (the directory became read-only, immutable or unreachable) costs nothing: the file already
 open stays open and keeps receiving the output, past its size or period, until a later rotation succeeds. The
 descriptor is only ever swapped for one already opened, never closed first in the hope of reopening.
+
+Fast path: a FileStream that writes chunks unchanged (no ``time_format``, and a class that does not alter
+``__call__`` or the write path) also offers ``splice_from(pipe_fd, limit)``, which the pump calls instead of
+reading the pipe: the bytes go from the pipe to the file inside the kernel (see :mod:`gcircus.stream.splice`),
+with the same size rotation, reopening and failure handling as a write. Whenever it cannot do exactly what the
+write path would (a chunk that alone exceeds ``max_bytes`` must be cut at a newline, a file error), it returns
+None and the pump reads that chunk and calls the stream as usual.
 """
 import errno
 import os
+import stat
 import time
 
+from gcircus.stream.splice import SpliceRefused, SpliceTarget, pipe_bytes_ready, splice_available
 from gcircus.stream.base import BaseStream, Incident, LineFramer, as_int, chunk_bytes, chunk_time, line_prefix, log
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0)
@@ -78,6 +87,15 @@ class FileStream(BaseStream):
         self._detached = False
         self._write_failure = Incident()
         self._rotation_failure = Incident()
+        # The splice fast path: only for bytes written as they came, by a class whose write path is ours (a user
+        # subclass overriding __call__ to change or observe the chunks must see every one of them).
+        self._splice_usable = (splice_available() and self._framer is None
+                               and type(self).__call__ is FileStream.__call__ and type(self)._emit is FileStream._emit
+                               and type(self)._write_payload is FileStream._write_payload)
+        self._splice_target = None  # a SpliceTarget on self._fd, opened at the first splice
+        self._regular = False       # the open file is a regular file (not a FIFO or a device: those get write())
+        #: Bytes the splice fast path moved into the file; the others went through write().
+        self.bytes_spliced = 0
         self.open()
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -125,13 +143,79 @@ class FileStream(BaseStream):
             self._write_failure.recovered('writing to %s again', self.filename)
 
     def _write_payload(self, payload):
-        """Write one rendered chunk to the open file; subclasses add their reopen/rotation policy here."""
-        if self._detached:
-            self._reattach()
+        """Write one rendered chunk to the open file."""
+        self._before_write()
         if self.max_bytes > 0:
             self._write_with_size_rotation(payload)
         else:
             _write_all(self._fd, payload)
+
+    def _before_write(self):
+        """Run before every write or splice; subclasses add their reopen/rotation policy here."""
+        if self._detached:
+            self._reattach()
+
+    # -- the splice fast path ----------------------------------------------------------------------------------
+
+    def splice_from(self, pipe_fd, limit):
+        """Move up to ``limit`` bytes from the pipe to the file in the kernel; the count moved, 0 at EOF.
+
+        None when this chunk must take the read/write path instead (the caller then reads it and calls the
+        stream); BlockingIOError when the pipe is empty. Never raises anything else.
+        """
+        if not self._splice_usable:
+            return None
+        try:
+            if self._fd is None:
+                self._open_fd()
+            self._before_write()
+            if not self._regular:
+                return None
+            count = self._splice_count(pipe_fd, limit)
+            if count is None:
+                return None
+            if self._splice_target is None:
+                self._splice_target = SpliceTarget(self._fd)
+            moved = self._splice_target.move(pipe_fd, count)
+        except (BlockingIOError, InterruptedError):
+            raise
+        except SpliceRefused as refused:
+            self._stop_splicing('%s' % refused.reason)
+            return None
+        except OSError:
+            return None     # the write path takes this chunk, and reports the error its own way
+        if self._splice_target.raced:
+            self._stop_splicing('another process appends to it too')
+        self.bytes_spliced += moved
+        self._write_failure.recovered('writing to %s again', self.filename)
+        return moved
+
+    def _splice_count(self, pipe_fd, limit):
+        """How many bytes to splice now, after rotating by size if they would not fit; None when the write path
+        must handle the chunk (it alone is at least max_bytes, so it is cut at a newline)."""
+        if self.max_bytes <= 0:
+            return limit
+        # The write path rotates before a chunk that would not fit, so it must know the chunk's size first: what
+        # the pipe holds is what a read would return.
+        count = min(pipe_bytes_ready(pipe_fd), limit)
+        if count == 0:
+            return None     # empty or at EOF: a read tells which, and takes what arrived meanwhile
+        size = os.fstat(self._fd).st_size
+        if size + count < self.max_bytes:
+            return count
+        if size > 0 and not self._rotate():
+            return count    # keeping the output matters more than the size limit, as on the write path
+        return count if count < self.max_bytes else None
+
+    def _stop_splicing(self, reason):
+        self._splice_usable = False
+        self._drop_splice_target()
+        log.warning('%s: writing with write() rather than splice() from now on: %s', self.filename, reason)
+
+    def _drop_splice_target(self):
+        target, self._splice_target = self._splice_target, None
+        if target is not None:
+            target.close()
 
     def _write_with_size_rotation(self, payload):
         limit = self.max_bytes
@@ -200,11 +284,14 @@ class FileStream(BaseStream):
         fd = os.open(self.filename, _OPEN_FLAGS | (os.O_TRUNC if truncate else 0), 0o666)
         info = os.fstat(fd)
         previous = self._fd
+        self._drop_splice_target()
         self._fd, self._identity, self._detached = fd, (info.st_dev, info.st_ino), False
+        self._regular = stat.S_ISREG(info.st_mode)
         if previous is not None:
             self._close_descriptor(previous)
 
     def _close_fd(self):
+        self._drop_splice_target()
         fd, self._fd = self._fd, None
         if fd is not None:
             self._close_descriptor(fd)
@@ -233,7 +320,7 @@ class WatchedFileStream(FileStream):
         drop_options(self, kw, ('max_bytes', 'backup_count'), 'rotation is left to the external tool')
         super().__init__(filename, time_format=time_format, **kw)
 
-    def _write_payload(self, payload):
+    def _before_write(self):
         try:
             info = os.stat(self.filename)
             current = (info.st_dev, info.st_ino)
@@ -248,4 +335,3 @@ class WatchedFileStream(FileStream):
                                               err)
             else:
                 self._rotation_failure.recovered('reopened %s', self.filename)
-        _write_all(self._fd, payload)

@@ -10,6 +10,11 @@ is called if it has one (see :mod:`gcircus.stream.base`).
 A child that writes faster than we read never monopolises the hub: after each MiB read without the pipe running
 dry the pump lets every pending event be handled before reading on. A stream that raises is logged once per
 incident and the pump keeps reading, so the child never blocks on a pipe nobody drains.
+
+A stream that writes chunks to a file unchanged offers ``splice_from(fd, limit)`` (FileStream does, see
+:mod:`gcircus.stream.splice`): while no tap listener wants to see the bytes, the pump asks it to move the pipe's
+bytes into the file inside the kernel instead of reading them, chunk by chunk, and reads a chunk itself whenever
+the stream answers None.
 """
 import fcntl
 import logging
@@ -113,6 +118,17 @@ class Pump:
         try:
             while True:
                 try:
+                    moved = self._splice()
+                    if moved is not None:
+                        if not moved:
+                            break
+                        self.bytes_read += moved
+                        self._grow_if_full(moved)
+                        unyielded += moved
+                        if unyielded >= YIELD_AFTER:
+                            unyielded = 0
+                            gevent.sleep(YIELD_SLEEP)
+                        continue
                     data = os.read(self.fd, CHUNK_SIZE)
                 except BlockingIOError:
                     unyielded = 0
@@ -145,6 +161,17 @@ class Pump:
         finally:
             readable.close()
             self._close_pipe()
+
+    def _splice(self):
+        """Let the stream move the next chunk itself (see the module docstring): the count moved (0 at EOF), or
+        None when the pump must read it. BlockingIOError when the pipe is empty."""
+        stream = self.stream    # may be swapped (set stdout_stream) or removed while we run
+        if stream is None or (self.tap is not None and self.tap.listener is not None):
+            return None
+        splice_from = getattr(stream, "splice_from", None)
+        if splice_from is None:
+            return None
+        return splice_from(self.fd, CHUNK_SIZE)
 
     def _grow_if_full(self, size):
         """The read emptied a full pipe: the child is chatty, give it a larger pipe (asked once)."""

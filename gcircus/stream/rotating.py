@@ -111,11 +111,11 @@ class TimedRotatingFileStream(FileStream):
     rotate_interval = property(lambda self: self.schedule.interval)
     utc = property(lambda self: self.schedule.utc)
 
-    def _write_payload(self, payload):
+    def _before_write(self):
         now = time.time()
         if now >= self._rollover_at:
             self._rollover(now)
-        super()._write_payload(payload)
+        super()._before_write()
 
     def _rollover(self, now):
         """Close the period: the file becomes ``filename.<suffix>`` and a new one is started. If that fails the

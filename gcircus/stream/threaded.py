@@ -23,6 +23,9 @@ class ThreadedStream:
     call succeeds again), never re-raised.
     """
 
+    #: Not forwarded to ``inner``: a splice would write on the hub thread, past the queue and out of order.
+    splice_from = None
+
     def __init__(self, inner, max_pending=16, close_timeout=30.0):
         self.inner = inner
         self.close_timeout = close_timeout
