@@ -25,7 +25,7 @@ import os
 import stat
 import time
 
-from gcircus.stream.splice import SpliceRefused, SpliceTarget, pipe_bytes_ready, splice_available
+from gcircus.stream.splice import SpliceIncomplete, SpliceRefused, SpliceTarget, pipe_bytes_ready, splice_available
 from gcircus.stream.base import BaseStream, Incident, LineFramer, as_int, chunk_bytes, chunk_time, line_prefix, log
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0)
@@ -182,6 +182,15 @@ class FileStream(BaseStream):
         except SpliceRefused as refused:
             self._stop_splicing('%s' % refused.reason)
             return None
+        except SpliceIncomplete as incomplete:
+            # Taken from the pipe, not all written: the rest goes through the write path (which reports a failure
+            # its own way), so nothing is lost or reordered.
+            if incomplete.refused:
+                self._stop_splicing('splice(2) failed: %s' % (incomplete.error.strerror or incomplete.error))
+            self.bytes_spliced += incomplete.taken - len(incomplete.unwritten)
+            if incomplete.unwritten:
+                self._emit(incomplete.unwritten)
+            return incomplete.taken
         except OSError:
             return None     # the write path takes this chunk, and reports the error its own way
         if self._splice_target.raced:

@@ -4,6 +4,12 @@ read() + write() copies every byte twice in the daemon (pipe -> our buffer -> pa
 the file itself copies it once, so capturing through them tops out near half the speed of a direct write. splice
 moves the pipe's pages into the file with one copy and no Python object per chunk.
 
+Two hops, not one: a splice from a pipe into a file holds the pipe's lock for the whole file write, and the child,
+wanting to write into that pipe meanwhile, waits on the lock, so the child's copy and ours would take turns rather
+than run on two cores at once. So the bytes first go to a relay pipe of our own (pipe to pipe: page references
+are moved, nothing is copied, the child's pipe is locked only that long) and from it to the file. One relay per
+thread is enough: every splice of a thread runs to the end without yielding, and leaves the relay empty.
+
 Linux refuses splice into a descriptor opened O_APPEND (EINVAL), and FileStream appends. So the file gets a second
 descriptor without O_APPEND (reopened through ``/proc/self/fd``, hence the very same file even after a rename) and
 each splice names its offset: the file's size, asked with fstat right before the splice. That keeps O_APPEND's
@@ -18,9 +24,17 @@ import fcntl
 import os
 import termios
 
-#: SPLICE_F_NONBLOCK: an empty pipe raises BlockingIOError rather than blocking the hub (the pump then waits for
-#: it to be readable). SPLICE_F_MOVE is only a hint (kept: harmless, and the kernel may use it again).
-FLAGS = getattr(os, "SPLICE_F_MOVE", 1) | getattr(os, "SPLICE_F_NONBLOCK", 2)
+from gevent import monkey
+
+_get_ident = monkey.get_original("_thread", "get_ident")    # the OS thread, not the greenlet
+
+_MOVE = getattr(os, "SPLICE_F_MOVE", 1)      # a hint only; harmless
+#: On the child's pipe: an empty pipe raises BlockingIOError rather than blocking the hub (the pump then waits for
+#: it to be readable).
+_NONBLOCK = _MOVE | getattr(os, "SPLICE_F_NONBLOCK", 2)
+#: The relay's size, and so the most one splice moves: the pump's chunk.
+RELAY_SIZE = 1 << 20
+_SETPIPE = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 #: What splice answers when this kernel or this file's filesystem cannot take it: the stream goes back to
 #: read/write for good. Any other error (a full disk, EIO) is the file's, and the write path reports it.
 REFUSED = frozenset((errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV, errno.EBADF, errno.ESPIPE))
@@ -44,6 +58,54 @@ class SpliceRefused(Exception):
         self.reason = reason
 
 
+class SpliceIncomplete(Exception):
+    """Bytes were taken from the child's pipe but not all reached the file: ``error`` (an OSError) says why,
+    ``taken`` how many were taken, ``unwritten`` holds those not written (the caller writes them another way).
+    ``refused`` when splice does not work for this file at all."""
+
+    def __init__(self, error, taken, unwritten):
+        super().__init__(error)
+        self.error = error
+        self.taken = taken
+        self.unwritten = unwritten
+        self.refused = error.errno in REFUSED
+
+
+class Relay:
+    """A pipe of this process between the child's pipe and the file (see the module docstring); empty between
+    splices."""
+
+    def __init__(self):
+        self.read_fd, self.write_fd = os.pipe()     # close-on-exec: children never inherit it
+        self.pid = os.getpid()
+        try:
+            fcntl.fcntl(self.write_fd, _SETPIPE, RELAY_SIZE)
+        except OSError:
+            pass    # past pipe-max-size or the user's quota: smaller moves, nothing else changes
+
+    def take(self, count):
+        """Read ``count`` bytes back out of the relay (after a failed splice into the file)."""
+        pieces = []
+        while count > 0:
+            piece = os.read(self.read_fd, count)
+            if not piece:
+                break
+            pieces.append(piece)
+            count -= len(piece)
+        return b"".join(pieces)
+
+
+_relays = {}
+
+
+def relay_for_this_thread():
+    key = _get_ident()
+    relay = _relays.get(key)
+    if relay is None or relay.pid != os.getpid():      # a forked child gets its own
+        relay = _relays[key] = Relay()
+    return relay
+
+
 class SpliceTarget:
     """A second, non-appending descriptor of an open file, that splices pipe bytes at the file's end.
 
@@ -61,23 +123,33 @@ class SpliceTarget:
             raise SpliceRefused("cannot reopen it without O_APPEND: %s" % (err.strerror or err)) from None
 
     def move(self, pipe_fd, count):
-        """Splice up to ``count`` bytes from the pipe to the end of the file; 0 at the pipe's EOF.
+        """Splice up to ``count`` bytes from the pipe to the end of the file; the count taken, 0 at the pipe's EOF.
 
-        BlockingIOError when the pipe is empty; SpliceRefused when splice does not work here; any other OSError
-        is the file's (nothing was taken from the pipe then: splice consumes only what it wrote).
+        BlockingIOError when the pipe is empty; SpliceRefused when splice does not work here (nothing was taken);
+        SpliceIncomplete when bytes were taken and not all written; any other OSError before anything was taken.
         """
-        end = os.fstat(self.fd).st_size
+        relay = relay_for_this_thread()
         try:
-            moved = os.splice(pipe_fd, self.fd, count, offset_dst=end, flags=FLAGS)
+            taken = os.splice(pipe_fd, relay.write_fd, count, flags=_NONBLOCK)
         except (BlockingIOError, InterruptedError):
             raise
         except OSError as err:
             if err.errno in REFUSED:
                 raise SpliceRefused("splice(2) failed: %s" % (err.strerror or err)) from None
             raise
-        if moved and os.fstat(self.fd).st_size > end + moved:
-            self.raced = True
-        return moved
+        left = taken
+        try:
+            while left:
+                end = os.fstat(self.fd).st_size
+                written = os.splice(relay.read_fd, self.fd, left, offset_dst=end, flags=_MOVE)
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                if os.fstat(self.fd).st_size > end + written:
+                    self.raced = True
+                left -= written
+        except OSError as err:
+            raise SpliceIncomplete(err, taken, relay.take(left)) from None
+        return taken
 
     def close(self):
         try:
