@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from gcircus.stream import FileStream, ThreadedStream
+from gcircus.stream import FileStream, ThreadedStream, WatchedFileStream
 from gcircus.watcher import Watcher
 from tests.conftest import LineStream, child_cmd
 from tests.integration.test_streams_e2e import finished, numbered, read
@@ -112,6 +112,25 @@ def test_copytruncate_while_capturing_writes_at_the_new_end(run_arbiter, events,
     os.kill(notices.pids("batch-a")[0], signal.SIGUSR1)
     finished(watcher, events)
     assert read(path) == batch_b                    # at offset 0: no hole of NULs where batch a was
+    assert stream.bytes_spliced == 2 * len(batch_a)
+
+
+def test_watched_file_renamed_while_splicing_continues_in_the_new_file(run_arbiter, events, tmp_path):
+    path, rotated = tmp_path / "app.log", tmp_path / "app.log.1"
+    stream = WatchedFileStream(str(path))
+    notices = LineStream()
+    count = 20000
+    watcher = Watcher("renamed", child_cmd("write_until_signalled", count, "--pad", 40), respawn=False,
+                      stdout_stream={"stream": stream}, stderr_stream={"stream": notices})
+    run_arbiter([watcher])
+    batch_a = "".join(numbered.line("a", n, 40) for n in range(1, count + 1)).encode()
+    batch_b = "".join(numbered.line("b", n, 40) for n in range(1, count + 1)).encode()
+    notices.wait_for("batch-a")
+    wait_until(lambda: os.path.getsize(path) == len(batch_a), 10, "the first batch in the file")
+    os.rename(path, rotated)                        # what logrotate does
+    os.kill(notices.pids("batch-a")[0], signal.SIGUSR1)
+    finished(watcher, events)
+    assert read(rotated) == batch_a and read(path) == batch_b
     assert stream.bytes_spliced == 2 * len(batch_a)
 
 
