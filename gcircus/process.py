@@ -201,7 +201,7 @@ class Process:
         self._psproc = None
         self._exited = True
         if children_record.current is not None:
-            children_record.current.remove(self._popen.pid)
+            children_record.current.exited(self._popen.pid)
         if self._exited_event is not None:
             self._exited_event.set()
         for listener in self._exit_listeners:

@@ -30,6 +30,7 @@ from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.hubcall import on_owner_hub
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.process import Process
+from gcircus.pubsub import event_topic
 from gcircus.states import WatcherState, check_transition
 from gcircus.supervision.exits import PIPE_DRAIN_TIMEOUT, ExitHandling
 from gcircus.supervision.output import WatcherStreams
@@ -131,6 +132,7 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
         self._lock = RLock()
         self._exits = None             # Queue of exited processes, built on the supervisor's hub
         self._greenlets = Group()      # every greenlet the watcher spawns: close() ends them all
+        self._exit_countdowns = []     # the ExitCountdowns of the bulk stops under way (they reap what they get)
         self._supervisor = None
         self._respawn_timer = None
         self._retry_at = None          # time.time() of the respawn the backoff delays
@@ -160,12 +162,19 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
             self.publisher.publish_watcher_event(self.name, topic, **msg)
 
     def _event(self, topic, **fields):
+        # notify_event's work without its hop-to-the-hub check: every caller runs on the hub already, and a
+        # stop of thousands publishes two events per process
         fields.setdefault("time", time.time())
-        self.notify_event(topic, fields)
+        if self.publisher is not None:
+            self.publisher.publish(event_topic(self.name, topic), fields)
 
     @on_owner_hub
     def call_hook(self, hook_name, **kwargs):
         """Run hook hook_name (if configured) with Circus's arguments; True when it allows (or none is set)."""
+        return self._call_hook(hook_name, **kwargs)
+
+    def _call_hook(self, hook_name, **kwargs):
+        # call_hook for callers on the hub already (the watcher's own code)
         return self.hooks.run(hook_name, self, self.arbiter, self._event, **kwargs)
 
     def _set_state(self, target):
@@ -237,7 +246,11 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
                 slicer.reset()      # the loop blocks next: the hub gets its turn anyway
 
     def _on_process_exit(self, process):
-        """Hub callback: must not block, so the exit is queued for the supervise loop."""
+        """Hub callback: must not block, so the exit is queued for the supervise loop, unless a bulk stop
+        waits for it (the stop reaps what it stopped)."""
+        for countdown in self._exit_countdowns:
+            if countdown.exited(process):
+                return
         self._ensure_supervisor()
         self._exits.put_nowait(process)
 
@@ -344,7 +357,7 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
             kept = [p.pid for p in self._live_processes()]
             if self.state is not WatcherState.STOPPED:
                 return {"started": self._fill(), "kept": kept}
-            if not self.call_hook("before_start"):
+            if not self._call_hook("before_start"):
                 logger.warning("%s: before_start hook refused the start", self.name)
                 return {"started": [], "kept": kept}
             self._ensure_supervisor()
@@ -355,7 +368,7 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
             started = self._fill()
             if self.state is not WatcherState.STARTING:
                 return {"started": started, "kept": kept}  # spawning failed for good
-            if not self.call_hook("after_start"):
+            if not self._call_hook("after_start"):
                 logger.warning("%s: after_start hook failed, stopping", self.name)
                 self._stop_locked()  # STARTING -> STOPPING: it never became active
                 return {"started": [], "kept": kept}
@@ -398,14 +411,14 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
             return []
         self._set_state(WatcherState.STOPPING)
         self._cancel_respawn()
-        self.call_hook("before_stop")
+        self._call_hook("before_stop")
         processes = list(self.processes.values())
         self.kill_processes()
         self.streams.drain(PIPE_DRAIN_TIMEOUT)  # every pump, those of processes reaped earlier too
         if close_streams:
             self.streams.close()
         self._set_state(WatcherState.STOPPED)  # publishes `stop`
-        self.call_hook("after_stop")
+        self._call_hook("after_stop")
         return [p.pid for p in processes]
 
     @on_owner_hub

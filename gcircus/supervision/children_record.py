@@ -11,9 +11,11 @@ The start time is not read back from /proc/<pid>/stat after the fork: that read 
 finish and cost ~0.2 ms of every spawn, on the hub. The kernel stamps a child with the boot-time clock at its fork
 and /proc shows that stamp in clock ticks, so the same clock read just before and just after the fork brackets it:
 the record keeps that window of ticks (`earliest latest`), a tick wider on each side so that no rounding of the
-two clock reads can leave the true stamp outside. An append is one write() of a few bytes; the file is rewritten
-with the live entries only once it holds many more lines than processes. A lock held for the daemon's lifetime (the kernel releases it when the daemon dies, however it dies)
-keeps a second daemon of the same configuration from stopping the first one's processes.
+two clock reads can leave the true stamp outside. An append is one write() of a few bytes; exits are written in
+batches, with the next spawn's line (a line left for a process that has exited is harmless: no process running
+started in its window under its pid); the file is rewritten with the live entries only once it holds many more
+lines than processes. A lock held for the daemon's lifetime (the kernel releases it when the daemon dies, however
+it dies) keeps a second daemon of the same configuration from stopping the first one's processes.
 """
 import fcntl
 import logging
@@ -28,6 +30,7 @@ logger = logging.getLogger("gcircus")
 
 # the rewrite keeps the file near the live entries: at most this many stale lines, plus one per live process
 _SLACK_LINES = 1024
+_EXITS_BATCH = 256      # exits written together at most (an idle daemon writes them with its next spawn)
 LEFTOVER_WAIT = 10.0    # seconds for SIGKILLed leftovers to be gone (their ports free) before watchers start
 # /proc/<pid>/stat's start time is in these units (USER_HZ) of the boot-time clock
 _TICK_NS = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
@@ -137,6 +140,7 @@ class ChildRecord:
         self._fd = None
         self._lock_fd = None
         self._write_failed = False  # the last write failed: said once, not again for every spawn
+        self._exits = []        # pids that exited, not written yet (see exited())
 
     def claim(self):
         """Take the record: stop what a crashed predecessor left, then start an empty file. False (nothing
@@ -160,21 +164,33 @@ class ChildRecord:
         if self._fd is None:
             return
         window = self.live[pid] = start_window(forked_after_ns, forked_before_ns)
-        self._write(b"+ %d %d %d\n" % (pid, window[0], window[1]))
+        self._write(self._take_exits() + b"+ %d %d %d\n" % (pid, window[0], window[1]))
 
-    def remove(self, pid):
+    def exited(self, pid):
+        """pid has exited: its line is written later, with the next spawn's or at close(). A line left for a dead
+        process costs nothing (a restarted daemon checks its start time first, so a reused pid is never taken
+        for it), and a stop of thousands of processes then writes no line per exit."""
         if self.live.pop(pid, None) is None or self._fd is None:
             return
-        self._write(b"- %d\n" % pid)
-        if self._lines > 2 * len(self.live) + _SLACK_LINES:
-            try:
-                self._rewrite()
-            except OSError as error:
-                logger.error("cannot rewrite the children record %s: %s", self.path, error)
+        self._exits.append(pid)
+        if len(self._exits) >= _EXITS_BATCH:
+            self._write(self._take_exits())
 
-    def _write(self, line):
+    def remove(self, pid):
+        """pid, still running, is no longer ours (`rm --nostop`): written now, so that a crash of this daemon
+        never makes the next one stop a process it was told to leave running."""
+        if self.live.pop(pid, None) is None or self._fd is None:
+            return
+        self._write(self._take_exits() + b"- %d\n" % pid)
+
+    def _take_exits(self):
+        lines = b"".join(b"- %d\n" % pid for pid in self._exits)
+        self._exits.clear()
+        return lines
+
+    def _write(self, lines):
         try:
-            os.write(self._fd, line)
+            os.write(self._fd, lines)
         except OSError as error:        # a full disk must not stop supervision: the record is a safety net
             if not self._write_failed:  # once per failing streak: a churning watcher would repeat it per spawn
                 logger.error("cannot write the children record %s: %s (said once until it works again)",
@@ -184,12 +200,18 @@ class ChildRecord:
             if self._write_failed:
                 logger.warning("the children record %s is written again", self.path)
             self._write_failed = False
-        self._lines += 1
+        self._lines += lines.count(b"\n")
+        if self._lines > 2 * len(self.live) + _SLACK_LINES:
+            try:
+                self._rewrite()
+            except OSError as error:
+                logger.error("cannot rewrite the children record %s: %s", self.path, error)
 
     def _rewrite(self):
         """The live entries alone, replacing the file at once (a crash mid-way leaves the old one whole)."""
         fresh = self.path + ".new"
         fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._exits.clear()     # the live entries alone say it all
         os.write(fd, b"".join(b"+ %d %d %d\n" % (pid, earliest, latest)
                               for pid, (earliest, latest) in self.live.items()))
         os.replace(fresh, self.path)
@@ -201,6 +223,8 @@ class ChildRecord:
     def close(self):
         """The daemon exits: the file goes when nothing is left running, and the lock is released."""
         if self._fd is not None:
+            if self.live and self._exits:
+                self._write(self._take_exits())
             os.close(self._fd)
             self._fd = None
             if not self.live:

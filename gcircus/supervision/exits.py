@@ -160,9 +160,9 @@ class ExitHandling:
             process.max_age_timer.kill(block=False)
         now = time.time()
         self.last_exit_code = process.returncode
-        self.call_hook("before_reap", process_pid=process.pid, time=now)
+        self._call_hook("before_reap", process_pid=process.pid, time=now)
         self._event("reap", process_pid=process.pid, time=now, exit_code=process.returncode)
-        self.call_hook("after_reap", process_pid=process.pid, time=now,
+        self._call_hook("after_reap", process_pid=process.pid, time=now,
                        exit_code=process.returncode,
                        process_status=None if process.stopping else UNEXISTING)
 

@@ -16,6 +16,8 @@ from gevent.socket import wait_read
 
 _POLL_INTERVAL = 0.05   # only where pidfd_open is missing (old kernels)
 # Kernels built without CONFIG_PROC_CHILDREN have no children files: psutil's whole-system scan then.
+# A read of a children file shorter than this ends it: the kernel fills whole pages (of pids of a few bytes).
+_SHORT_READ = 1024
 _CHILDREN_FILES = os.path.exists("/proc/self/task/%d/children" % os.getpid())
 
 
@@ -92,19 +94,43 @@ def descendants(pid):
     found, pending = [], [pid]
     while pending:
         current = pending.pop()
-        try:
-            threads = os.listdir("/proc/%d/task" % current)
-        except OSError:
-            continue                    # gone meanwhile
-        for thread in threads:          # a child belongs to the thread that forked it
-            try:
-                with open("/proc/%d/task/%s/children" % (current, thread), "rb") as listing:
-                    children = [int(child) for child in listing.read().split()]
-            except OSError:
-                continue                # the thread ended meanwhile
+        for thread in _threads(current):    # a child belongs to the thread that forked it
+            children = _read_children(current, thread)
             found.extend(children)
             pending.extend(children)
     return found
+
+
+def _threads(pid):
+    """The thread ids of pid ([] when it is gone). A stop takes the tree of every process it stops: one stat
+    tells a single-threaded process (its task directory links itself, its parent and one thread) without
+    listing the directory."""
+    task = "/proc/%d/task" % pid
+    try:
+        if os.stat(task).st_nlink == 3:
+            return (pid,)
+        return [int(thread) for thread in os.listdir(task)]
+    except OSError:
+        return ()                       # gone meanwhile
+
+
+def _read_children(pid, thread):
+    try:
+        fd = os.open("/proc/%d/task/%d/children" % (pid, thread), os.O_RDONLY)
+    except OSError:
+        return []                       # the thread ended meanwhile
+    try:
+        data = chunk = os.read(fd, 65536)
+        # the kernel hands the list out a page at a time (thousands of children need more reads); a read far
+        # shorter than a page was the last, which spares the closing empty read in the usual case
+        while len(chunk) > _SHORT_READ:
+            chunk = os.read(fd, 65536)
+            data += chunk
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    return [int(child) for child in data.split()]
 
 
 def _descendants_by_scan(pid):

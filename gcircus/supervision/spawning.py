@@ -113,7 +113,7 @@ class ProcessSpawning:
                 after_fork()
             logger.debug("%s: not spawning, the watcher is stopping", self.name)
             return None
-        if not self.call_hook("before_spawn"):
+        if not self._call_hook("before_spawn"):
             if after_fork is not None:
                 after_fork()
             logger.warning("%s: before_spawn hook refused the spawn", self.name)
@@ -152,7 +152,7 @@ class ProcessSpawning:
         if after_fork is not None:
             after_fork()        # the new process is registered: whoever is told sees it
         self._spawned_count += 1
-        if not self.call_hook("after_spawn", pid=process.pid):
+        if not self._call_hook("after_spawn", pid=process.pid):
             logger.warning("%s: after_spawn hook refused process %s", self.name, process.pid)
             process.stopping = True
             process.kill_tree(signal.SIGKILL)

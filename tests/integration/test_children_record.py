@@ -141,3 +141,28 @@ def test_a_record_written_by_an_older_gcircusd_still_stops_its_leftovers(tmp_pat
     finally:
         leftover.kill()
         leftover.wait()
+
+
+def test_an_exit_may_be_written_late_a_process_left_running_is_written_at_once(tmp_path):
+    """Exits are written in batches (a stop of thousands writes no line per exit): a line left for a process that
+    has exited is never acted on. A process that is no longer ours but runs on (`rm --nostop`) leaves the record
+    at once: a crash of this daemon must not make the next one stop it."""
+    path = str(tmp_path / "children")
+    record = ChildRecord(path)
+    assert record.claim()
+    exiting, left, kept = recorded_sleeper(record), recorded_sleeper(record), recorded_sleeper(record)
+    try:
+        exiting.kill()
+        exiting.wait()
+        record.exited(exiting.pid)
+        assert stop_leftovers({pid: window for pid, window in read_entries(path).items()
+                               if pid == exiting.pid}) == []
+        record.remove(left.pid)
+        assert read_entries(path) == {kept.pid: record.live[kept.pid]}, "written with the removal"
+        record.close()                   # kept still runs: the record stays, with it alone
+        assert read_entries(path) == {kept.pid: record.live[kept.pid]}
+        assert left.poll() is None
+    finally:
+        for child in (exiting, left, kept):
+            child.kill()
+            child.wait()

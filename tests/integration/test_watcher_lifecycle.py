@@ -12,6 +12,7 @@ import psutil
 from gcircus.states import WatcherState
 from gcircus.watcher import Watcher
 from tests.conftest import child_cmd
+from tests.fixtures import hooks as fixture_hooks
 from tests.support.wait import wait_until
 
 
@@ -260,3 +261,38 @@ def test_reap_precedes_the_replacements_spawn_on_the_wire(served_arbiter, wire_e
              if t in (b"watcher.order.reap", b"watcher.order.spawn")]
     assert [kind for kind, _ in after] == ["reap", "spawn"] * 3
     assert [m["exit_code"] for kind, m in after if kind == "reap"] == [-signal.SIGKILL] * 3
+
+
+def test_a_stop_of_many_gives_each_process_its_own_treatment(run_arbiter, events, lines, caplog):
+    """One stop of processes that behave differently: the obedient ones exit on the stop signal, the stubborn
+    one gets SIGKILL at graceful_timeout, the orphan a process leaves gets the stop signal once its parent has
+    exited, then SIGKILL; every one of them is reaped (`kill` then `reap`) before the watcher's `stop`."""
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    hooks = {name: "tests.fixtures.hooks.yes" for name in ("before_stop", "after_stop", "before_reap", "after_reap")}
+    watcher = Watcher("mixed", child_cmd("by_wid", "$(circus.wid)"), numprocesses=5,
+                      graceful_timeout=0.5, stdout_stream={"stream": lines}, hooks=hooks)
+    run_arbiter([watcher])
+    lines.wait_for("ready", 6)
+    by_wid = {p.wid: p.pid for p in watcher.processes.values()}
+    orphan, = set(lines.pids("ready")) - set(by_wid.values())
+    fixture_hooks.CALLS.clear()
+    assert sorted(watcher.stop()) == sorted(by_wid.values())
+    assert not watcher.processes
+    assert sorted(lines.pids("TERM")) == sorted(list(by_wid.values()) + [orphan])   # the stop signal, once each
+    assert not psutil.pid_exists(orphan) or psutil.Process(orphan).status() == psutil.STATUS_ZOMBIE
+    topics = [(t.rsplit(".", 1)[1], m.get("process_pid")) for t, m in events.events if t.startswith("watcher.mixed.")]
+    stop_at = topics.index(("stop", None))
+    codes = {m["process_pid"]: m["exit_code"] for t, m in events.events if t == "watcher.mixed.reap"}
+    assert codes == {pid: -signal.SIGKILL if wid == 1 else 0 for wid, pid in by_wid.items()}
+    for pid in by_wid.values():
+        kill, reap = topics.index(("kill", pid)), topics.index(("reap", pid))
+        assert kill < reap < stop_at
+    kills = [pid for kind, pid in topics if kind == "kill"]
+    assert sorted(kills) == sorted(list(by_wid.values()) + [by_wid[1]])     # the stop signal; SIGKILL for wid 1
+    assert caplog.text.count("did not stop within 0.5s") == 1
+    assert "process %d did not stop within 0.5s" % by_wid[1] in caplog.text
+    assert "descendants [%d] of process %d did not stop" % (orphan, by_wid[3]) in caplog.text
+    hooks_seen = [(name, kwargs.get("process_pid")) for name, kwargs in fixture_hooks.CALLS]
+    assert hooks_seen[0] == ("before_stop", None) and hooks_seen[-1] == ("after_stop", None)
+    for pid in by_wid.values():
+        assert hooks_seen.index(("before_reap", pid)) < hooks_seen.index(("after_reap", pid))
