@@ -7,7 +7,6 @@ share a hub with an arbiter, a plugin or a web app.
 """
 import json
 import time
-import uuid
 
 import zmq
 import zmq.green
@@ -23,6 +22,13 @@ from gevent._hub_local import get_hub_if_exists
 def make_message(command, **props):
     """A request body (the id is added when it is sent); the one builder of every client, plugin and command."""
     return {"command": command, "properties": props}
+
+
+def _unique_id():
+    """A random uuid4 in hex, as Circus's clients send (uuid is imported here: the daemon loads this module
+    for make_message only, and never needs it)."""
+    import uuid
+    return uuid.uuid4().hex
 
 
 def cast_message(command, **props):
@@ -166,7 +172,7 @@ class CircusClient(_Endpoint):
         super().__init__(context, endpoint, ssh_server, ssh_keyfile, curve_server_key, curve_client_key,
                          green)
         self.timeout = timeout
-        self.identity = uuid.uuid4().hex.encode("ascii")
+        self.identity = _unique_id().encode("ascii")
 
     def _configure(self, socket):
         socket.identity = self.identity
@@ -176,7 +182,7 @@ class CircusClient(_Endpoint):
         if not isinstance(cmd, dict):
             raise CallError("call() takes a dict, not %s" % type(cmd).__name__)
         message = dict(cmd)
-        message.setdefault("id", uuid.uuid4().hex)
+        message.setdefault("id", _unique_id())
         socket = self._send(message)
         deadline = time.monotonic() + self.timeout
         while True:

@@ -14,8 +14,32 @@ from gcircus.converters import LOG_FORMATS, LOG_LEVELS, STREAM_BACKENDS
 logger = logging.getLogger("gcircus")
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's, with the terminal's width read here: argparse makes a formatter at every add_argument
+    (to check the metavar) and its own width lookup imports shutil, which imports the archive modules
+    (bz2, lzma): memory the daemon would hold for as long as it runs."""
+
+    def __init__(self, prog):
+        super().__init__(prog, width=_terminal_columns() - 2)
+
+
+def _terminal_columns():
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal on stdout, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", 0))
+    except ValueError:
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="gcircusd", description="Run the gcircus arbiter.")
+    parser = argparse.ArgumentParser(prog="gcircusd", description="Run the gcircus arbiter.",
+                                     formatter_class=_HelpFormatter)
     parser.add_argument("config", nargs="?", help="configuration file (Circus INI format)")
     parser.add_argument("--backend", choices=STREAM_BACKENDS, default=None,
                         help="default stream_backend of every watcher (default: gevent)")
@@ -199,11 +223,22 @@ def command_line_settings(args):
     return {key: value for key, value in given.items() if value is not None}
 
 
+def _hub_reports_with_repr():
+    """A gevent hub formats the context of an error it reports with pprint.saferepr unless told otherwise:
+    the first hub imports pprint for it, and with it dataclasses, inspect, ast and dis (~0.9 MiB the daemon
+    would hold for as long as it runs). repr says the same of what a hub reports (a greenlet, a watcher, a
+    callback). Set before this process makes its first hub; gevent takes a list of callables."""
+    import gevent
+    gevent.config.format_context = [repr]
+
+
 def main(argv=None):
     parser, args = parse_args(sys.argv[1:] if argv is None else argv)
     if not args.config:
         parser.print_usage()
         return 0
+    del parser          # the parsed arguments are all that is used from here on, for as long as the daemon runs
+    _hub_reports_with_repr()
     if not os.path.exists(args.config):
         return _fail("config file %s does not exist" % args.config)
     from gcircus.config import ConfigError

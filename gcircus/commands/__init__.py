@@ -11,15 +11,15 @@ NAMES = (
 _registry = {}
 
 
-def get_commands():
-    """{name: Command instance} for every wire command (imported on first use)."""
-    if not _registry:
-        for name in NAMES:
-            module = importlib.import_module("gcircus.commands." + name)
-            _registry[name] = module.COMMAND
-    return _registry
-
-
 def get_command(name):
-    """The Command called name, or None."""
-    return get_commands().get(name)
+    """The Command called name, or None. Its module is imported on first use, and only it: a daemon
+    answering `status` does not hold `signal` and `dstats` (and the psutil they import) in memory."""
+    command = _registry.get(name)
+    if command is None and name in NAMES:
+        command = _registry[name] = importlib.import_module("gcircus.commands." + name).COMMAND
+    return command
+
+
+def get_commands():
+    """{name: Command instance} for every wire command."""
+    return {name: get_command(name) for name in NAMES}

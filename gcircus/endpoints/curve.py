@@ -19,7 +19,6 @@ import time
 
 import gevent
 import zmq.green as zmq
-from zmq import auth as zmq_auth
 from zmq.utils import z85
 
 from gcircus.endpoints.binding import bind_endpoint
@@ -38,10 +37,16 @@ REFUSAL_PEERS = 1024
 
 # -- keys ----------------------------------------------------------------------------------
 
+def _zmq_auth():
+    """pyzmq's certificate helpers (imported here: a daemon without CurveZMQ never loads them)."""
+    from zmq import auth
+    return auth
+
+
 def create_keypair(directory, name):
     """Write `<name>.key` (public) and `<name>.key_secret` in directory; returns both paths."""
     os.makedirs(directory, exist_ok=True)
-    return zmq_auth.create_certificates(directory, name)
+    return _zmq_auth().create_certificates(directory, name)
 
 
 def load_keypair(spec):
@@ -49,7 +54,7 @@ def load_keypair(spec):
     if isinstance(spec, (tuple, list)):
         public, secret = spec
         return _as_key(public), _as_key(secret)
-    public, secret = zmq_auth.load_certificate(os.fspath(spec))
+    public, secret = _zmq_auth().load_certificate(os.fspath(spec))
     if not secret:
         raise ValueError("%s holds no secret key (give the .key_secret file)" % spec)
     return public, secret
@@ -61,7 +66,7 @@ def load_public_key(spec):
         return spec
     if isinstance(spec, str) and len(spec) == 40 and not os.path.exists(spec):
         return spec.encode("ascii")
-    public, _secret = zmq_auth.load_certificate(os.fspath(spec))
+    public, _secret = _zmq_auth().load_certificate(os.fspath(spec))
     return public
 
 

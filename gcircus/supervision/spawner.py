@@ -26,7 +26,6 @@ import io
 import os
 import pwd
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -51,9 +50,24 @@ def _unpatched_module(module):
     return copy
 
 
+def find_program(name, search_path=None):
+    """shutil.which for a bare program name: the first executable file `name` in search_path's
+    directories (the daemon's PATH by default), None when there is none. Not shutil's own: shutil
+    imports the archive modules (bz2, lzma, zlib) with it, memory a daemon would hold for this only."""
+    if search_path is None:
+        search_path = os.environ.get("PATH", os.defpath)
+    if not search_path:
+        return None
+    for directory in search_path.split(os.pathsep):
+        candidate = os.path.join(directory, name)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    return None
+
+
 _os = _unpatched_module(os)
-PRLIMIT = shutil.which("prlimit")
-SETPRIV = shutil.which("setpriv")
+PRLIMIT = find_program("prlimit")
+SETPRIV = find_program("setpriv")
 PR_SET_PDEATHSIG = 1
 # Programs found on a PATH: the check that an exec wrapper would otherwise hide ENOENT costs a PATH scan
 # (~40 us) per spawn; a program found once is taken as still there (if it is not, the wrapper says so).
@@ -149,10 +163,10 @@ def resolve_program(program, env):
     key = (program, os.environ.get("PATH", os.defpath))
     if key in _RESOLVED:
         return _RESOLVED[key]
-    path = shutil.which(program, path=key[1])
+    path = find_program(program, key[1])
     if path is None:
         return None
-    own = shutil.which(program, path=os.defpath)
+    own = find_program(program, os.defpath)
     if own is not None and os.path.realpath(own) == os.path.realpath(path):
         path = None
     _RESOLVED[key] = path           # a spawn path must stay cheap: each name is searched once
@@ -166,7 +180,7 @@ def _check_binary(program, env, cwd):
         found = os.access(path, os.X_OK) and not os.path.isdir(path)
     else:
         search_path = (env or {}).get("PATH", os.defpath)
-        found = (program, search_path) in _FOUND or shutil.which(program, path=search_path) is not None
+        found = (program, search_path) in _FOUND or find_program(program, search_path) is not None
         if found:
             _FOUND.add((program, search_path))
     if not found:
