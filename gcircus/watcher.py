@@ -30,7 +30,6 @@ from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.hubcall import on_owner_hub
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.process import Process
-from gcircus.pubsub import event_topic
 from gcircus.states import WatcherState, check_transition
 from gcircus.supervision.exits import PIPE_DRAIN_TIMEOUT, ExitHandling
 from gcircus.supervision.output import WatcherStreams
@@ -166,7 +165,7 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
         # stop of thousands publishes two events per process
         fields.setdefault("time", time.time())
         if self.publisher is not None:
-            self.publisher.publish(event_topic(self.name, topic), fields)
+            self.publisher.publish("watcher.%s.%s" % (self.res_name, topic), fields)   # event_topic's spelling
 
     @on_owner_hub
     def call_hook(self, hook_name, **kwargs):

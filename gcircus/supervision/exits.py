@@ -159,12 +159,15 @@ class ExitHandling:
         if process.max_age_timer is not None:
             process.max_age_timer.kill(block=False)
         now = time.time()
-        self.last_exit_code = process.returncode
-        self._call_hook("before_reap", process_pid=process.pid, time=now)
-        self._event("reap", process_pid=process.pid, time=now, exit_code=process.returncode)
-        self._call_hook("after_reap", process_pid=process.pid, time=now,
-                       exit_code=process.returncode,
-                       process_status=None if process.stopping else UNEXISTING)
+        pid, exit_code = process.pid, process.returncode
+        self.last_exit_code = exit_code
+        hooks = self.hooks          # asked first: a stop reaps thousands, and most watchers set no hook
+        if "before_reap" in hooks:
+            self._call_hook("before_reap", process_pid=pid, time=now)
+        self._event("reap", process_pid=pid, time=now, exit_code=exit_code)
+        if "after_reap" in hooks:
+            self._call_hook("after_reap", process_pid=pid, time=now, exit_code=exit_code,
+                            process_status=None if process.stopping else UNEXISTING)
 
     @on_owner_hub
     def reap_processes(self, limit=None):
