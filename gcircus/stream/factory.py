@@ -6,17 +6,16 @@ INI are converted by the classes themselves); else ``stream``, a ready-made call
 a :class:`FileStream`. The caller's mapping is never modified (Circus pops ``class`` out of it, so ``options``
 stops reporting it).
 """
+import importlib
 
 from gcircus.aliases import import_dotted
-from gcircus.stream.console import FancyStdoutStream, StdoutStream
-from gcircus.stream.file import FileStream, WatchedFileStream
-from gcircus.stream.memory import NullStream, QueueStream
-from gcircus.stream.rotating import TimedRotatingFileStream
-from gcircus.stream.threaded import ThreadedStream
 
-BUILTIN_STREAMS = {cls.__name__: cls for cls in (
-    FileStream, WatchedFileStream, TimedRotatingFileStream, StdoutStream, FancyStdoutStream, QueueStream,
-    NullStream)}
+# The built-in classes by name, with the module of gcircus.stream each lives in. A module is imported when a
+# class of it is first asked for: the config loader checks stream names with this table, and a daemon whose
+# watchers capture nothing (or only to files) never holds the other modules (and what they import) in memory.
+_BUILTIN_MODULES = {
+    'FileStream': 'file', 'WatchedFileStream': 'file', 'TimedRotatingFileStream': 'rotating',
+    'StdoutStream': 'console', 'FancyStdoutStream': 'console', 'QueueStream': 'memory', 'NullStream': 'memory'}
 
 # Circus configs name its classes; they resolve to ours so an existing config runs unchanged.
 _ALIAS_PACKAGES = ('circus.stream.', 'gcircus.stream.')
@@ -38,7 +37,7 @@ def resolve_stream_class(name):
     if builtin is not None:
         return builtin
     if '.' not in name:
-        raise ValueError('unknown stream class %r (built-in classes: %s)' % (name, ', '.join(BUILTIN_STREAMS)))
+        raise ValueError('unknown stream class %r (built-in classes: %s)' % (name, ', '.join(_BUILTIN_MODULES)))
     if name.startswith('circus.stream.'):
         raise ValueError('unknown stream class %r: gcircus has no such Circus stream' % (name,))
     cls = import_dotted(name, 'stream class')
@@ -54,10 +53,21 @@ def _builtin(name):
             break
     if '.' in name:
         return None
-    found = BUILTIN_STREAMS.get(name)
-    if found is None:   # INI users write 'filestream' too
-        found = next((cls for key, cls in BUILTIN_STREAMS.items() if key.lower() == name.lower()), None)
-    return found
+    if name not in _BUILTIN_MODULES:   # INI users write 'filestream' too
+        name = next((key for key in _BUILTIN_MODULES if key.lower() == name.lower()), None)
+    return None if name is None else builtin_stream(name)
+
+
+def builtin_stream(name):
+    """The built-in stream class called name (exactly), its module imported on first use."""
+    return getattr(importlib.import_module('gcircus.stream.' + _BUILTIN_MODULES[name]), name)
+
+
+def __getattr__(name):
+    """BUILTIN_STREAMS, {name: class} of every built-in class, is made (and its modules imported) when asked."""
+    if name == 'BUILTIN_STREAMS':
+        return {key: builtin_stream(key) for key in _BUILTIN_MODULES}
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
 def get_stream(conf, backend='gevent'):
@@ -78,11 +88,14 @@ def get_stream(conf, backend='gevent'):
         if not callable(stream):
             raise ValueError('stream %r is not callable' % (stream,))
     elif 'filename' in options:
-        stream = _instantiate(FileStream, options)
+        stream = _instantiate(builtin_stream('FileStream'), options)
     else:
         raise ValueError("a stream configuration needs 'class', 'stream' or 'filename'; got %s"
                          % (', '.join(repr(key) for key in conf) or 'nothing'))
-    return ThreadedStream(stream) if backend == 'thread' else stream
+    if backend == 'thread':
+        from gcircus.stream.threaded import ThreadedStream
+        return ThreadedStream(stream)
+    return stream
 
 
 def _instantiate(cls, options):

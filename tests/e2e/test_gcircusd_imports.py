@@ -41,6 +41,15 @@ OPTIONAL = {
     "gcircus.stats.publisher": "stats",
     "gcircus.plugin_host.manager": "plugins",
     "gcircus.httpd": "the dashboard",
+    "gcircus.stream.base": "streams",
+    "gcircus.stream.file": "file streams",
+    "gcircus.stream.splice": "file streams",
+    "termios": "file streams (splice)",
+    "gcircus.stream.rotating": "TimedRotatingFileStream",
+    "calendar": "TimedRotatingFileStream",
+    "gcircus.stream.console": "StdoutStream",
+    "gcircus.stream.memory": "QueueStream, NullStream",
+    "gcircus.stream.threaded": "the thread stream backend",
 }
 
 

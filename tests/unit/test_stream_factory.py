@@ -136,3 +136,18 @@ def test_unknown_options_are_logged_not_fatal(tmp_path, caplog):
     assert 'max_byte' in caplog.text
     stream.close()
     assert os.path.exists(str(tmp_path / 'out.log'))
+
+
+def test_the_package_names_every_stream_class_and_the_builtin_table_holds_them():
+    import gcircus.stream
+    from gcircus.stream import file, memory, rotating, console, threaded
+    assert gcircus.stream.FileStream is file.FileStream
+    assert gcircus.stream.ThreadedStream is threaded.ThreadedStream
+    assert gcircus.stream.BUILTIN_STREAMS == {
+        'FileStream': file.FileStream, 'WatchedFileStream': file.WatchedFileStream,
+        'TimedRotatingFileStream': rotating.TimedRotatingFileStream, 'StdoutStream': console.StdoutStream,
+        'FancyStdoutStream': console.FancyStdoutStream, 'QueueStream': memory.QueueStream,
+        'NullStream': memory.NullStream}
+    assert set(gcircus.stream.__all__) <= set(dir(gcircus.stream))
+    with pytest.raises(ImportError):      # the package's __getattr__ says AttributeError, import says this
+        from gcircus.stream import NoSuchStream  # noqa: F401
