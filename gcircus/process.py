@@ -9,6 +9,7 @@ import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import gevent
@@ -111,9 +112,11 @@ class Process:
         self._exited_event = None      # made for the first waiter only: most processes never have one
         self._popen = None
         self._exit_watch = None
-        self._exit_listeners = []
+        # tuples: most processes have one listener (their watcher) and no pump (nothing captured), and an
+        # empty tuple is shared; a daemon holds one of each per child
+        self._exit_listeners = ()
         self._psproc = None
-        self.pumps = []
+        self.pumps = ()
         if spawn:
             self.spawn()
 
@@ -245,13 +248,14 @@ class Process:
 
     def add_exit_listener(self, listener):
         """Call listener(process) from the hub when the child exits (at once if it already has)."""
-        self._exit_listeners.append(listener)
+        self._exit_listeners += (listener,)
         if self._exited:
             listener(self)
 
     def remove_exit_listener(self, listener):
         if listener in self._exit_listeners:
-            self._exit_listeners.remove(listener)
+            index = self._exit_listeners.index(listener)
+            self._exit_listeners = self._exit_listeners[:index] + self._exit_listeners[index + 1:]
 
     def has_exited(self):
         """Whether its exit has been collected."""
@@ -452,12 +456,13 @@ def _signal_pid(pid, sig):
 
 
 def _default_working_dir():
-    """$PWD when it names the current directory (keeps symlinked paths), else getcwd()."""
+    """$PWD when it names the current directory (keeps symlinked paths), else getcwd(). Interned: every
+    process of a daemon shares the one string rather than hold a copy each."""
     cwd = os.getcwd()
     pwd_env = os.environ.get("PWD")
     try:
         if pwd_env and os.path.samefile(pwd_env, cwd):
-            return pwd_env
+            return sys.intern(pwd_env)
     except OSError:
         pass
-    return cwd
+    return sys.intern(cwd)

@@ -56,7 +56,7 @@ class WatcherStreams:
             if pipe is None or stream is None:
                 continue
             pump = Pump(pipe, name, process.pid, stream, "%s:%s:%s" % (owner, process.pid, name), self.tap).start()
-            process.pumps.append(pump)
+            process.pumps += (pump,)
             self.pumps.add(pump)
             pump.greenlet.link(lambda _greenlet, pump=pump: self.pumps.discard(pump))
 
