@@ -8,7 +8,6 @@ import errno
 import logging
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -144,7 +143,7 @@ class Process:
     def spawn(self):
         """Start the child; raises gcircus.exc.SpawnError with the reason on failure."""
         if self.close_child_stdin:
-            stdin = subprocess.DEVNULL
+            stdin = spawner.DEVNULL
         else:
             stdin = None
         if self.stdin_fd is not None:

@@ -27,7 +27,6 @@ import os
 import pwd
 import resource
 import signal
-import subprocess
 import sys
 import types
 
@@ -36,6 +35,11 @@ import types
 from _posixsubprocess import fork_exec as _fork_exec
 
 from gcircus.exc import SpawnError
+
+# subprocess's PIPE and DEVNULL (callers may pass either module's): subprocess itself (~120 KiB of module) is
+# imported only on the failure path that raises its SubprocessError.
+PIPE = -1
+DEVNULL = -3
 
 
 def _unpatched_module(module):
@@ -255,14 +259,15 @@ def _env_list(env):
 
 def _raise_child_error(data, cwd, program):
     """The exception the child reported through the error pipe (`name:hex errno:message`), as Popen raises it."""
+    from subprocess import SubprocessError
     try:
         name, hex_errno, message = bytes(data).split(b":", 2)
         message = message.decode()
     except ValueError:
-        raise subprocess.SubprocessError("bad exception data from the child: %r" % bytes(data)) from None
-    exception_type = getattr(builtins, name.decode("ascii", "replace"), subprocess.SubprocessError)
+        raise SubprocessError("bad exception data from the child: %r" % bytes(data)) from None
+    exception_type = getattr(builtins, name.decode("ascii", "replace"), SubprocessError)
     if not (isinstance(exception_type, type) and issubclass(exception_type, BaseException)):
-        exception_type = subprocess.SubprocessError
+        exception_type = SubprocessError
     if issubclass(exception_type, OSError) and hex_errno:
         number = int(hex_errno, 16)
         filename = cwd if message == "noexec" else program     # "noexec": the chdir failed, not the exec
@@ -272,9 +277,9 @@ def _raise_child_error(data, cwd, program):
 
 def _pipe_or(setting):
     """(parent end, child end) for an output setting: PIPE, DEVNULL or None (inherit)."""
-    if setting is subprocess.PIPE:
+    if setting == PIPE:
         return _os.pipe()
-    if setting is subprocess.DEVNULL:
+    if setting == DEVNULL:
         return -1, _null_fd()
     return -1, -1
 
@@ -286,14 +291,14 @@ def fork_exec(argv, executable=None, cwd=None, env=None, stdin=None, stdout=None
     sys.audit("subprocess.Popen", program, argv, cwd, env)
     executables = _executable_list(program, env)
     env_entries = _env_list(env)
-    stdin_fd = _null_fd() if stdin is subprocess.DEVNULL else (-1 if stdin is None else stdin)
+    stdin_fd = _null_fd() if stdin == DEVNULL else (-1 if stdin is None else stdin)
     opened = []
     try:
         out_read, out_write = _pipe_or(stdout)
-        if stdout is subprocess.PIPE:
+        if stdout == PIPE:
             opened += [out_read, out_write]
         err_read, err_write = _pipe_or(stderr)
-        if stderr is subprocess.PIPE:
+        if stderr == PIPE:
             opened += [err_read, err_write]
         status_read, status_write = _os.pipe()
         opened += [status_read, status_write]
@@ -335,8 +340,8 @@ def fork_exec(argv, executable=None, cwd=None, env=None, stdin=None, stdout=None
 
 def _output(pipe, close):
     if close:
-        return subprocess.DEVNULL
-    return subprocess.PIPE if pipe else None     # None: the child inherits the daemon's
+        return DEVNULL
+    return PIPE if pipe else None     # None: the child inherits the daemon's
 
 
 def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, gid=None,
@@ -344,7 +349,7 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
           close_child_stdout=False, close_child_stderr=False, pass_fds=(), die_with_parent=False):
     """Start argv and return its Child; raise SpawnError naming the command on failure.
 
-    stdin: None inherits, subprocess.DEVNULL closes, an int fd is dup'ed on fd 0.
+    stdin: None inherits, DEVNULL closes, an int fd is dup'ed on fd 0.
     The child always gets its own session (setsid) so signals can target its group.
     die_with_parent: the kernel SIGKILLs the child when the calling thread ends (the daemon dies).
     """
@@ -373,8 +378,15 @@ def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, g
             prefix = (_setpriv_prefix() if die_with_parent else []) + (_prlimit_prefix(limits) if limits else [])
             return fork_exec(prefix + program_argv, **kwargs)
         return fork_exec(program_argv, executable=executable or resolved, **kwargs)
-    except (OSError, ValueError, subprocess.SubprocessError) as error:
+    except _spawn_failures() as error:      # evaluated only when something was raised
         raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, argv)), error)) from error
+
+
+def _spawn_failures():
+    """What a failed spawn raises: OSError, ValueError, and subprocess's SubprocessError when a child reported
+    one (which imported subprocess: without it, no SubprocessError can have been raised)."""
+    subprocess = sys.modules.get("subprocess")
+    return (OSError, ValueError) if subprocess is None else (OSError, ValueError, subprocess.SubprocessError)
 
 
 def program_argv(argv):

@@ -36,6 +36,7 @@ OPTIONAL = {
     "bz2": "nothing (shutil imports it)",
     "lzma": "nothing (shutil imports it)",
     "uuid": "client ids (gcircusctl, plugins)",
+    "subprocess": "a spawn failure's SubprocessError (the spawner calls _posixsubprocess itself)",
     "zmq.auth": "CurveZMQ certificates",
     "gcircus.stats.collector": "stats",
     "gcircus.stats.publisher": "stats",
