@@ -183,6 +183,49 @@ def test_refused_splice_falls_back_to_write_and_says_so_once(run_arbiter, events
     assert len(notices) == 1 and str(path) in notices[0].getMessage()
 
 
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs: a real filesystem that runs out of space (needs root and the right to mount)."""
+    mountpoint = tmp_path / "small"
+    mountpoint.mkdir()
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mountpoint)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % result.stderr.strip())
+    yield mountpoint
+    subprocess.run(["umount", "-l", str(mountpoint)], check=True)   # lazy: the arbiter may still hold the file
+
+
+def test_disk_full_while_splicing_drops_output_and_resumes_when_space_returns(run_arbiter, events, caplog,
+                                                                              small_disk):
+    caplog.set_level(logging.WARNING, logger="gcircus")
+    filler = small_disk / "filler"
+    with open(filler, "wb") as handle:
+        handle.write(b"\0" * (3 * MB))          # about 1 MiB left
+    path = small_disk / "out.log"
+    stream = FileStream(str(path))
+    notices = LineStream()
+    count = 40000                               # ~2.8 MB per batch: more than the disk has left
+    watcher = Watcher("full", child_cmd("write_until_signalled", count, "--pad", 55), respawn=False,
+                      stdout_stream={"stream": stream}, stderr_stream={"stream": notices})
+    run_arbiter([watcher])
+    notices.wait_for("batch-a", timeout=15)     # the child wrote everything: never stuck on a full pipe
+    batch_a = "".join(numbered.line("a", n, 55) for n in range(1, count + 1)).encode()
+    wait_until(lambda: "cannot write to %s" % path in caplog.text, 10, "the disk-full error")
+    os.remove(filler)                           # space again
+    os.kill(notices.pids("batch-a")[0], signal.SIGUSR1)
+    finished(watcher, events)
+    batch_b = "".join(numbered.line("b", n, 55) for n in range(1, count + 1)).encode()
+    data = read(path)
+    assert data.endswith(batch_b)               # writing resumed: all of the second batch is there
+    kept = data[:-len(batch_b)]
+    assert 0 < len(kept) < len(batch_a) and batch_a.startswith(kept)   # what fitted, in order, nothing else
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and str(path) in r.getMessage()]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert "writing to %s again" % path in caplog.text
+    assert stream.bytes_spliced >= len(batch_b)
+
+
 def test_thread_backend_and_subclasses_that_see_chunks_never_splice(tmp_path):
     """A splice would bypass the thread's queue, or a subclass's own __call__: both take the read path."""
     class Counting(FileStream):
