@@ -25,8 +25,8 @@ import os
 import stat
 import time
 
-from gcircus.stream.splice import SpliceIncomplete, SpliceRefused, SpliceTarget, pipe_bytes_ready, splice_available
 from gcircus.stream.base import BaseStream, Incident, LineFramer, as_int, chunk_bytes, chunk_time, line_prefix, log
+from gcircus.stream.splice import SpliceIncomplete, SpliceRefused, SpliceTarget, pipe_bytes_ready, splice_available
 
 _OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0)
 
