@@ -77,9 +77,22 @@ def test_daemon_mode_closes_inherited_file_descriptors(workdir, detached):
     marker = os.path.join(workdir, "inherited.txt")
     with open(marker, "w") as inherited:
         pid, _, log = launch_daemon(workdir, detached, pass_fds=(inherited.fileno(),))
-    targets = [os.readlink(os.path.join("/proc/%d/fd" % pid, fd)) for fd in os.listdir("/proc/%d/fd" % pid)]
+    targets = _open_files(pid)
     assert marker not in targets, "the daemon kept an fd it inherited: %s" % targets
     assert log in targets       # its own log file, opened after the sweep
+
+
+def _open_files(pid):
+    """What pid's descriptors point at; one the daemon closes while we list them (a spawn's status pipe, a
+    /proc read) is simply not there."""
+    targets = []
+    directory = "/proc/%d/fd" % pid
+    for fd in os.listdir(directory):
+        try:
+            targets.append(os.readlink(os.path.join(directory, fd)))
+        except FileNotFoundError:
+            continue
+    return targets
 
 
 def _refusals(workdir):
