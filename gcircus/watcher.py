@@ -132,6 +132,10 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
         self._exits = None             # Queue of exited processes, built on the supervisor's hub
         self._greenlets = Group()      # every greenlet the watcher spawns: close() ends them all
         self._exit_countdowns = []     # the ExitCountdowns of the bulk stops under way (they reap what they get)
+        # Handed to every process it spawns: one bound method each for the watcher, not one per process
+        # (where a process finds its option variables, and whom it tells of its exit)
+        self._process_variables = self._variables
+        self._process_exit_listener = self._on_process_exit
         self._supervisor = None
         self._respawn_timer = None
         self._retry_at = None          # time.time() of the respawn the backoff delays
@@ -524,7 +528,7 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
         crash leaves them alone (they leave the children record)."""
         self._greenlets.kill(block=False)
         for process in self.processes.values():
-            process.remove_exit_listener(self._on_process_exit)
+            process.remove_exit_listener(self._process_exit_listener)
             if children_record.current is not None:
                 children_record.current.remove(process.pid)
         self._supervisor = None

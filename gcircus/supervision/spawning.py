@@ -131,7 +131,7 @@ class ProcessSpawning:
                 pipe_stderr=self.streams.stderr is not None and not self.close_child_stderr,
                 close_child_stdin=self.close_child_stdin,
                 close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
-                shell_args=self.shell_args, sockets=sockets, variables=self._variables,
+                shell_args=self.shell_args, sockets=sockets, variables=self._process_variables,
                 stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None,
                 die_with_daemon=self.die_with_daemon)
         except (SpawnError, OSError, ValueError, KeyError) as error:
@@ -148,7 +148,7 @@ class ProcessSpawning:
             return None
         self._track(process)
         self._attach_pumps(process)
-        process.add_exit_listener(self._on_process_exit)
+        process.add_exit_listener(self._process_exit_listener)
         if after_fork is not None:
             after_fork()        # the new process is registered: whoever is told sees it
         self._spawned_count += 1
