@@ -96,20 +96,26 @@ def test_size_rotation_through_splice_rotates_at_the_right_sizes(run_arbiter, ev
     assert stream.bytes_spliced > 0
 
 
-def test_copytruncate_while_capturing_writes_at_the_new_end(run_arbiter, events, tmp_path):
-    path = tmp_path / "app.log"
-    stream = FileStream(str(path))
+def _first_batch_written(run_arbiter, name, stream, path, count=20000):
+    """A child writing batch a to stream (a file at path), waiting for SIGUSR1 to write batch b; returns
+    (watcher, batch a, batch b, release) once batch a is all in the file; release() lets batch b come."""
     notices = LineStream()
-    count = 20000
-    watcher = Watcher("truncated", child_cmd("write_until_signalled", count, "--pad", 40), respawn=False,
+    watcher = Watcher(name, child_cmd("write_until_signalled", count, "--pad", 40), respawn=False,
                       stdout_stream={"stream": stream}, stderr_stream={"stream": notices})
     run_arbiter([watcher])
     batch_a = "".join(numbered.line("a", n, 40) for n in range(1, count + 1)).encode()
     batch_b = "".join(numbered.line("b", n, 40) for n in range(1, count + 1)).encode()
     notices.wait_for("batch-a")
     wait_until(lambda: os.path.getsize(path) == len(batch_a), 10, "the first batch in the file")
+    return watcher, batch_a, batch_b, lambda: os.kill(notices.pids("batch-a")[0], signal.SIGUSR1)
+
+
+def test_copytruncate_while_capturing_writes_at_the_new_end(run_arbiter, events, tmp_path):
+    path = tmp_path / "app.log"
+    stream = FileStream(str(path))
+    watcher, batch_a, batch_b, release = _first_batch_written(run_arbiter, "truncated", stream, path)
     os.truncate(path, 0)                            # what logrotate's copytruncate does after its copy
-    os.kill(notices.pids("batch-a")[0], signal.SIGUSR1)
+    release()
     finished(watcher, events)
     assert read(path) == batch_b                    # at offset 0: no hole of NULs where batch a was
     assert stream.bytes_spliced == 2 * len(batch_a)
@@ -118,17 +124,9 @@ def test_copytruncate_while_capturing_writes_at_the_new_end(run_arbiter, events,
 def test_watched_file_renamed_while_splicing_continues_in_the_new_file(run_arbiter, events, tmp_path):
     path, rotated = tmp_path / "app.log", tmp_path / "app.log.1"
     stream = WatchedFileStream(str(path))
-    notices = LineStream()
-    count = 20000
-    watcher = Watcher("renamed", child_cmd("write_until_signalled", count, "--pad", 40), respawn=False,
-                      stdout_stream={"stream": stream}, stderr_stream={"stream": notices})
-    run_arbiter([watcher])
-    batch_a = "".join(numbered.line("a", n, 40) for n in range(1, count + 1)).encode()
-    batch_b = "".join(numbered.line("b", n, 40) for n in range(1, count + 1)).encode()
-    notices.wait_for("batch-a")
-    wait_until(lambda: os.path.getsize(path) == len(batch_a), 10, "the first batch in the file")
+    watcher, batch_a, batch_b, release = _first_batch_written(run_arbiter, "renamed", stream, path)
     os.rename(path, rotated)                        # what logrotate does
-    os.kill(notices.pids("batch-a")[0], signal.SIGUSR1)
+    release()
     finished(watcher, events)
     assert read(rotated) == batch_a and read(path) == batch_b
     assert stream.bytes_spliced == 2 * len(batch_a)
