@@ -118,18 +118,11 @@ class Pump:
         try:
             while True:
                 try:
-                    moved = self._splice()
-                    if moved is not None:
-                        if not moved:
-                            break
-                        self.bytes_read += moved
-                        self._grow_if_full(moved)
-                        unyielded += moved
-                        if unyielded >= YIELD_AFTER:
-                            unyielded = 0
-                            gevent.sleep(YIELD_SLEEP)
-                        continue
-                    data = os.read(self.fd, CHUNK_SIZE)
+                    data = None     # stays None when the stream moved the chunk itself
+                    count = self._splice()
+                    if count is None:
+                        data = os.read(self.fd, CHUNK_SIZE)
+                        count = len(data)
                 except BlockingIOError:
                     unyielded = 0
                     get_hub().wait(readable)
@@ -139,16 +132,17 @@ class Pump:
                 except OSError as error:
                     logger.error("reading the %s of %s failed: %s", self.name, self.label, error)
                     break
-                if not data:
+                if not count:
                     break
-                self.bytes_read += len(data)
-                stream = self.stream    # may be swapped (set stdout_stream) or removed while we run
-                if stream is not None:
-                    self._call(stream, {"data": data, "pid": self.pid, "name": self.name})
-                if self.tap is not None and self.tap.listener is not None:
-                    self.tap.deliver(self.pid, self.name, data)
-                self._grow_if_full(len(data))
-                unyielded += len(data)
+                self.bytes_read += count
+                if data is not None:
+                    stream = self.stream    # may be swapped (set stdout_stream) or removed while we run
+                    if stream is not None:
+                        self._call(stream, {"data": data, "pid": self.pid, "name": self.name})
+                    if self.tap is not None and self.tap.listener is not None:
+                        self.tap.deliver(self.pid, self.name, data)
+                self._grow_if_full(count)
+                unyielded += count
                 if unyielded >= YIELD_AFTER:
                     unyielded = 0
                     gevent.sleep(YIELD_SLEEP)
