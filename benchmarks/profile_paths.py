@@ -65,7 +65,9 @@ class Marks:
     def __init__(self):
         self.at = {}
         self._wrap(process_module.Process, "_on_child_event", "exit callback")
+        # an exit is handled by one or the other (the hub's callback forks the replacement itself when it can)
         self._wrap(watcher_module.Watcher, "_handle_exit", "watcher handles it")
+        self._wrap(watcher_module.Watcher, "_replace_inline", "watcher handles it")
         self._wrap(watcher_module.Watcher, "spawn_process", "spawn_process")
         original = spawner.fork_exec
         marks = self

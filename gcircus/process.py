@@ -142,6 +142,15 @@ class Process:
 
     def spawn(self):
         """Start the child; raises gcircus.exc.SpawnError with the reason on failure."""
+        launch = self.prepare_launch()
+        record = children_record.current     # gcircusd's: a restart after a crash stops what it lists
+        forked_after = children_record.boot_clock() if record is not None else 0
+        child = spawner.start(launch)
+        forked_before = children_record.boot_clock() if record is not None else 0
+        return self.adopt(child, forked_after, forked_before)
+
+    def prepare_launch(self):
+        """The spawner's Launch of this process's command with its options (SpawnError when it cannot be made)."""
         if self.close_child_stdin:
             stdin = spawner.DEVNULL
         else:
@@ -149,22 +158,25 @@ class Process:
         if self.stdin_fd is not None:
             stdin = self.stdin_fd
         pass_fds = list(self.sockets.values()) if self.use_fds else []
-        _install_sigchld_handler()
-        record = children_record.current     # gcircusd's: a restart after a crash stops what it lists
-        forked_after = children_record.boot_clock() if record is not None else 0
-        self._popen = spawner.spawn(
+        return spawner.prepare(
             self.format_args(), shell=self.shell, executable=self.executable, cwd=self.working_dir,
             env=self.env, uid=self.uid, gid=self.gid, rlimits=self.rlimits, stdin=stdin,
             pipe_stdout=self.pipe_stdout, pipe_stderr=self.pipe_stderr,
             close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
             pass_fds=pass_fds, die_with_parent=self.die_with_daemon)
-        forked_before = children_record.boot_clock() if record is not None else 0
+
+    def adopt(self, child, forked_after=0, forked_before=0):
+        """Make the started spawner Child this process's; forked_after/forked_before are the boot-clock reads
+        around its fork, for the children record. Returns the start time."""
+        _install_sigchld_handler()
+        self._popen = child
         self.started = time.time()
         # No yield may happen between the fork and this registration: an exit reported before the
         # child watcher exists would be lost.
         self._watch_exit()
+        record = children_record.current
         if record is not None:
-            record.add(self._popen.pid, forked_after, forked_before)
+            record.add(child.pid, forked_after, forked_before)
         return self.started
 
     def _watch_exit(self):

@@ -31,7 +31,7 @@ from gcircus.supervision.hubcall import on_owner_hub
 from gcircus.options import WATCHER_DEFAULTS
 from gcircus.process import Process
 from gcircus.states import WatcherState, check_transition
-from gcircus.supervision.exits import PIPE_DRAIN_TIMEOUT, ExitHandling
+from gcircus.supervision.exits import PIPE_DRAIN_TIMEOUT, ExitHandling, Replaced
 from gcircus.supervision.output import WatcherStreams
 from gcircus.supervision.spawning import ProcessSpawning
 from gcircus.supervision.stopping import ProcessStopping
@@ -137,6 +137,7 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
         self._process_variables = self._variables
         self._process_exit_listener = self._on_process_exit
         self._supervisor = None
+        self._ready_launch = None      # the launch of the next process, prepared after a spawn (ready_launch)
         self._respawn_timer = None
         self._retry_at = None          # time.time() of the respawn the backoff delays
         self._retry_delay = None       # how long that backoff waits in all (seconds)
@@ -237,12 +238,17 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
         a crashing dependency) is replaced while commands and other watchers keep their turns."""
         slicer = Slicer()
         exits = self._exits         # close() drops the attribute; this loop ends with its greenlet
-        for process in exits:
+        for item in exits:
+            replaced = type(item) is Replaced       # its replacement was forked in the hub's callback already
             try:
                 with self._lock:
-                    self._handle_exit(process)
+                    if replaced:
+                        self._after_replace(item.process, item.replacement)
+                    else:
+                        self._handle_exit(item)
             except Exception:
-                logger.exception("watcher %s failed handling the exit of %s", self.name, process.pid)
+                logger.exception("watcher %s failed handling the exit of %s", self.name,
+                                 item.process.pid if replaced else item.pid)
             if exits.qsize():
                 slicer.tick()
             else:
@@ -250,10 +256,14 @@ class Watcher(ProcessSpawning, ExitHandling, ProcessStopping):
 
     def _on_process_exit(self, process):
         """Hub callback: must not block, so the exit is queued for the supervise loop, unless a bulk stop
-        waits for it (the stop reaps what it stopped)."""
+        waits for it (the stop reaps what it stopped) or its replacement can be forked right here (see
+        _may_replace_inline)."""
         for countdown in self._exit_countdowns:
             if countdown.exited(process):
                 return
+        if self._may_replace_inline(process):
+            self._replace_inline(process)
+            return
         self._ensure_supervisor()
         self._exits.put_nowait(process)
 

@@ -2,12 +2,17 @@
 
 A process that ran at least min_uptime is replaced at once, and before anything is told (spawn first,
 tell later): the reap event is published right after the fork, so it still precedes the spawn event.
+When nothing else is being done to the watcher and the replacement runs no user code, that replacement is
+even forked in the hub's own callback for the exit, without the hop to the watcher's greenlet (see
+`_may_replace_inline`); the log line and what follows a failed spawn still run in that greenlet.
 One that died younger is a crash: it is respawned after an exponential backoff, for ever. Spawns that
 fail (exec errors) count apart: more than max_retry in a row stop the watcher, as in Circus.
 """
 import itertools
 import logging
 import time
+
+from gevent import get_hub, getcurrent
 
 from gcircus.process import UNEXISTING, describe_exit
 from gcircus.states import WatcherState
@@ -18,6 +23,22 @@ logger = logging.getLogger("gcircus")
 
 # How long a stop waits for a process's pipes to reach EOF before closing its streams.
 PIPE_DRAIN_TIMEOUT = 2.0
+
+#: After an exit replaced in the hub's callback, the exits of the next this many seconds (of any watcher) take the
+#: watcher's greenlet: a mass exit (a killed process group) is then replaced in slices that let commands and other
+#: watchers have their turns, as before, and only a lone exit skips the hop.
+INLINE_SPACING = 0.002
+_inline_allowed_at = 0.0
+
+
+class Replaced:
+    """What is left to do, in the watcher's greenlet, after an exit was replaced in the hub's callback."""
+
+    __slots__ = ("process", "replacement")
+
+    def __init__(self, process, replacement):
+        self.process = process
+        self.replacement = replacement
 
 
 class ExitHandling:
@@ -63,9 +84,45 @@ class ExitHandling:
                 and process.age() >= self.min_uptime
                 and "before_reap" not in self.hooks and "after_reap" not in self.hooks)
 
+    def _may_replace_inline(self, process):
+        """Whether the exit of process can be replaced right in the hub's callback that reports it.
+
+        The hop to the watcher's greenlet (a queue put, a wake-up, a switch) is a fair share of what a respawn
+        costs the hub, and it buys nothing when nothing else is being done to the watcher: its lock is free (no
+        command or exit is half done; one waiting for the lock is woken after this, as if the exit had come
+        first), no exit is queued before this one, the watcher is full (so the replacement is the only spawn
+        due), and the spawn runs no user code (no spawn or reap hook: code that could wait, which the hub
+        cannot). Everything else, and every exit of a burst, takes the greenlet."""
+        if getcurrent() is not get_hub():      # a fallback poller's greenlet (not the hub) queues as before
+            return False
+        exits = self._exits
+        if self._lock.locked() or (exits is not None and exits.qsize()):
+            return False
+        hooks = self.hooks
+        return (len(self.processes) == self.numprocesses and process.pid in self.processes
+                and "before_spawn" not in hooks and "after_spawn" not in hooks
+                and time.monotonic() >= _inline_allowed_at and self._replaces_first(process))
+
+    def _replace_inline(self, process):
+        """Fork the replacement here, in the hub's callback; the rest of _replace is queued for the greenlet."""
+        global _inline_allowed_at
+        try:
+            replacement = self._replace_spawn(process)
+        except Exception:       # nothing here should raise: spawn failures come back as None
+            logger.exception("%s: replacing process %s failed", self.name, process.pid)
+            replacement = None
+        _inline_allowed_at = time.monotonic() + INLINE_SPACING
+        self._ensure_supervisor()
+        self._exits.put_nowait(Replaced(process, replacement))
+
     def _replace(self, process):
         """Spawn first, tell later: the replacement's fork is the first thing done; the reap event is
         published right after it (so it still precedes the spawn event), then the bookkeeping and the log."""
+        self._after_replace(process, self._replace_spawn(process))
+
+    def _replace_spawn(self, process):
+        """The part of a replacement that precedes the log: forget process, spawn its replacement, tell the
+        reap in between. Returns the replacement, or None when it could not be spawned."""
         self._forget(process)                          # out of the live count: one replacement is due
         told = []
 
@@ -78,6 +135,9 @@ class ExitHandling:
             if not told:        # the spawn raised before telling: the reap is still told, once
                 tell()
         self.restarts += 1
+        return replacement
+
+    def _after_replace(self, process, replacement):
         logger.info("%s: process %s (wid %s) %s", self.name, process.pid, process.wid,
                     describe_exit(process.returncode))
         if replacement is None:

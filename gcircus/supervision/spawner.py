@@ -284,58 +284,90 @@ def _pipe_or(setting):
     return -1, -1
 
 
+class Launch:
+    """Everything one spawn hands the C helper, worked out once: start() forks and execs it.
+
+    A launch can be started any number of times: a watcher prepares the launch of its next replacement right
+    after a spawn, so that on the next exit the fork is the first thing done, with no argument to convert."""
+
+    __slots__ = ("argv", "program", "executables", "cwd", "env_entries", "stdin_fd", "stdout", "stderr",
+                 "keep", "uid", "gid", "groups", "preexec_fn", "checked_program", "env", "command")
+
+    def __init__(self, argv, executable=None, cwd=None, env=None, stdin=None, stdout=None, stderr=None,
+                 pass_fds=(), uid=None, gid=None, groups=None, preexec_fn=None):
+        self.argv = argv
+        self.program = executable if executable is not None else argv[0]
+        self.executables = _executable_list(self.program, env)
+        self.cwd = cwd
+        self.env = env
+        self.env_entries = _env_list(env)
+        self.stdin_fd = _null_fd() if stdin == DEVNULL else (-1 if stdin is None else stdin)
+        self.stdout = stdout
+        self.stderr = stderr
+        self.keep = tuple(sorted(set(map(int, pass_fds))))
+        self.uid = uid
+        self.gid = gid
+        self.groups = groups
+        self.preexec_fn = preexec_fn
+        self.checked_program = None     # behind an exec wrapper: checked again at each start (see spawn)
+        self.command = argv             # the command as its owner gave it (no shell, no wrapper): for messages
+
+    def start(self):
+        """Fork and exec; returns the Child. OSError as Popen raises it (the child's exec error included)."""
+        if self.checked_program is not None:
+            _check_binary(self.checked_program, self.env, self.cwd)
+        sys.audit("subprocess.Popen", self.program, self.argv, self.cwd, self.env)
+        opened = []
+        try:
+            out_read, out_write = _pipe_or(self.stdout)
+            if self.stdout == PIPE:
+                opened += [out_read, out_write]
+            err_read, err_write = _pipe_or(self.stderr)
+            if self.stderr == PIPE:
+                opened += [err_read, err_write]
+            status_read, status_write = _os.pipe()
+            opened += [status_read, status_write]
+            while status_write < 3:         # the child's 0-2 are taken by the std streams
+                status_write = _os.dup(status_write)
+                opened.append(status_write)
+            keep = self.keep
+            keep = tuple(sorted(keep + (status_write,))) if keep else (status_write,)
+            pid = _fork_exec(self.argv, self.executables, True, keep, self.cwd, self.env_entries, self.stdin_fd,
+                             -1, out_read, out_write, err_read, err_write, status_read, status_write, True, True,
+                             -1, self.gid, self.groups, self.uid, -1, self.preexec_fn, True)
+        except BaseException:
+            for fd in opened:
+                _os.close(fd)
+            raise
+        for fd in opened:
+            if fd not in (out_read, err_read, status_read):
+                _os.close(fd)           # the child's ends, and the write end of the status pipe
+        data = bytearray()
+        try:
+            while True:                 # EOF once the exec succeeded (the child's end is close-on-exec)
+                part = _os.read(status_read, 50000)
+                data += part
+                if not part or len(data) > 50000:
+                    break
+        finally:
+            _os.close(status_read)
+        if data:
+            for fd in (out_read, err_read):
+                if fd != -1:
+                    _os.close(fd)
+            try:
+                _os.waitpid(pid, 0)     # the child that failed to exec, collected here
+            except ChildProcessError:
+                pass                    # the hub's SIGCHLD handling took it first
+            _raise_child_error(data, self.cwd, self.program)
+        return Child(pid, self.argv, io.open(out_read, "rb", -1) if out_read != -1 else None,
+                     io.open(err_read, "rb", -1) if err_read != -1 else None)
+
+
 def fork_exec(argv, executable=None, cwd=None, env=None, stdin=None, stdout=None, stderr=None, pass_fds=(),
               uid=None, gid=None, groups=None, preexec_fn=None):
     """Start argv in a new session with every other fd closed; returns a Child. OSError as Popen raises it."""
-    program = executable if executable is not None else argv[0]
-    sys.audit("subprocess.Popen", program, argv, cwd, env)
-    executables = _executable_list(program, env)
-    env_entries = _env_list(env)
-    stdin_fd = _null_fd() if stdin == DEVNULL else (-1 if stdin is None else stdin)
-    opened = []
-    try:
-        out_read, out_write = _pipe_or(stdout)
-        if stdout == PIPE:
-            opened += [out_read, out_write]
-        err_read, err_write = _pipe_or(stderr)
-        if stderr == PIPE:
-            opened += [err_read, err_write]
-        status_read, status_write = _os.pipe()
-        opened += [status_read, status_write]
-        while status_write < 3:         # the child's 0-2 are taken by the std streams
-            status_write = _os.dup(status_write)
-            opened.append(status_write)
-        keep = tuple(sorted(set(map(int, pass_fds)) | {status_write}))
-        pid = _fork_exec(argv, executables, True, keep, cwd, env_entries, stdin_fd, -1, out_read, out_write,
-                         err_read, err_write, status_read, status_write, True, True, -1, gid, groups, uid, -1,
-                         preexec_fn, True)
-    except BaseException:
-        for fd in opened:
-            _os.close(fd)
-        raise
-    for fd in opened:
-        if fd not in (out_read, err_read, status_read):
-            _os.close(fd)           # the child's ends, and the write end of the status pipe
-    data = bytearray()
-    try:
-        while True:                 # EOF once the exec succeeded (the child's end is close-on-exec)
-            part = _os.read(status_read, 50000)
-            data += part
-            if not part or len(data) > 50000:
-                break
-    finally:
-        _os.close(status_read)
-    if data:
-        for fd in (out_read, err_read):
-            if fd != -1:
-                _os.close(fd)
-        try:
-            _os.waitpid(pid, 0)     # the child that failed to exec, collected here
-        except ChildProcessError:
-            pass                    # the hub's SIGCHLD handling took it first
-        _raise_child_error(data, cwd, program)
-    return Child(pid, argv, io.open(out_read, "rb", -1) if out_read != -1 else None,
-                 io.open(err_read, "rb", -1) if err_read != -1 else None)
+    return Launch(argv, executable, cwd, env, stdin, stdout, stderr, pass_fds, uid, gid, groups, preexec_fn).start()
 
 
 def _output(pipe, close):
@@ -344,45 +376,64 @@ def _output(pipe, close):
     return PIPE if pipe else None     # None: the child inherits the daemon's
 
 
-def spawn(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, gid=None,
-          rlimits=None, stdin=None, pipe_stdout=True, pipe_stderr=True,
-          close_child_stdout=False, close_child_stderr=False, pass_fds=(), die_with_parent=False):
-    """Start argv and return its Child; raise SpawnError naming the command on failure.
+def spawn(argv, **options):
+    """Start argv and return its Child; raise SpawnError naming the command on failure (see prepare)."""
+    return start(prepare(argv, **options))
+
+
+def start(launch):
+    """launch.start(), with a failure raised as SpawnError naming the command."""
+    try:
+        return launch.start()
+    except spawn_failures() as error:      # evaluated only when something was raised
+        raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, launch.command)), error)) from error
+
+
+def prepare(argv, *, shell=False, executable=None, cwd=None, env=None, uid=None, gid=None,
+            rlimits=None, stdin=None, pipe_stdout=True, pipe_stderr=True,
+            close_child_stdout=False, close_child_stderr=False, pass_fds=(), die_with_parent=False):
+    """The Launch of argv, to start now or later; SpawnError naming the command when it cannot be made.
 
     stdin: None inherits, DEVNULL closes, an int fd is dup'ed on fd 0.
     The child always gets its own session (setsid) so signals can target its group.
     die_with_parent: the kernel SIGKILLs the child when the calling thread ends (the daemon dies).
     """
-    limits = resolve_rlimits(rlimits)
+    limits = resolve_rlimits(rlimits)          # an unknown name or user: ValueError/KeyError, as given
     new_uid, new_gid, groups = _identity(uid, gid)
-    # close_child_* wins over a pipe (as Circus): the output goes to /dev/null whatever the stream
-    kwargs = dict(cwd=cwd, env=env, stdin=stdin, pass_fds=pass_fds, uid=new_uid, gid=new_gid, groups=groups,
-                  stdout=_output(pipe_stdout, close_child_stdout), stderr=_output(pipe_stderr, close_child_stderr))
-    program_argv = list(argv)
-    if shell:
-        program_argv = ["/bin/sh", "-c"] + program_argv
-    resolved = None
-    if not shell and executable is None and program_argv:
-        resolved = resolve_program(program_argv[0], env)
-    wrapped = bool(limits) or die_with_parent
-    wrappers_missing = (limits and not PRLIMIT) or (die_with_parent and not SETPRIV)
     try:
+        # close_child_* wins over a pipe (as Circus): the output goes to /dev/null whatever the stream
+        kwargs = dict(cwd=cwd, env=env, stdin=stdin, pass_fds=pass_fds, uid=new_uid, gid=new_gid, groups=groups,
+                      stdout=_output(pipe_stdout, close_child_stdout),
+                      stderr=_output(pipe_stderr, close_child_stderr))
+        program_argv = list(argv)
+        if shell:
+            program_argv = ["/bin/sh", "-c"] + program_argv
+        resolved = None
+        if not shell and executable is None and program_argv:
+            resolved = resolve_program(program_argv[0], env)
+        wrapped = bool(limits) or die_with_parent
+        wrappers_missing = (limits and not PRLIMIT) or (die_with_parent and not SETPRIV)
         if not program_argv:
             raise ValueError("empty command")
         if wrapped and (executable is not None or wrappers_missing):
             kwargs["preexec_fn"] = _preexec_setting(limits, die_with_parent)
-        elif wrapped:
+            wrapped = False     # the child prepares itself: no exec wrapper
+        if wrapped:
             if resolved is not None:        # the wrappers exec argv[0] themselves, with the child's PATH
                 program_argv[0] = resolved
-            _check_binary(program_argv[0], env, cwd)
             prefix = (_setpriv_prefix() if die_with_parent else []) + (_prlimit_prefix(limits) if limits else [])
-            return fork_exec(prefix + program_argv, **kwargs)
-        return fork_exec(program_argv, executable=executable or resolved, **kwargs)
-    except _spawn_failures() as error:      # evaluated only when something was raised
+            launch = Launch(prefix + program_argv, **kwargs)
+            # the wrapper's exec would succeed and hide a missing program: start() checks it in the parent
+            launch.checked_program = program_argv[0]
+        else:
+            launch = Launch(program_argv, executable=executable or resolved, **kwargs)
+        launch.command = argv
+        return launch
+    except (OSError, ValueError) as error:
         raise SpawnError("cannot spawn %r: %s" % (" ".join(map(str, argv)), error)) from error
 
 
-def _spawn_failures():
+def spawn_failures():
     """What a failed spawn raises: OSError, ValueError, and subprocess's SubprocessError when a child reported
     one (which imported subprocess: without it, no SubprocessError can have been raised)."""
     subprocess = sys.modules.get("subprocess")

@@ -9,7 +9,9 @@ import random
 import signal
 
 from gcircus.exc import SpawnError
+from gcircus.process import Process
 from gcircus.sockets import ProcessSockets
+from gcircus.supervision import children_record, ready_launch, spawner
 from gcircus.states import WatcherState
 from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.hubcall import on_owner_hub
@@ -119,27 +121,11 @@ class ProcessSpawning:
             logger.warning("%s: before_spawn hook refused the spawn", self.name)
             self.stop()  # as Circus: a refused spawn stops the watcher
             return None
-        process_sockets = ProcessSockets(self)  # so_reuseport: a fresh socket per process
-        try:
-            sockets = process_sockets.fds()
-            process = self.process_class(
-                self._next_wid(), self.cmd, args=self.args, working_dir=self.working_dir,
-                shell=self.shell, uid=self.uid, gid=self.gid, env=self.child_env,
-                rlimits=self.rlimits, executable=self.executable, use_fds=self.use_sockets,
-                watcher=self, name=self.name,
-                pipe_stdout=self.streams.stdout is not None and not self.close_child_stdout,
-                pipe_stderr=self.streams.stderr is not None and not self.close_child_stderr,
-                close_child_stdin=self.close_child_stdin,
-                close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
-                shell_args=self.shell_args, sockets=sockets, variables=self._process_variables,
-                stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None,
-                die_with_daemon=self.die_with_daemon)
-        except (SpawnError, OSError, ValueError, KeyError) as error:
-            failure = error
+        ready = self._ready_launch
+        if ready is not None and ready.fits(self):
+            process, failure = self._spawn_ready(ready)
         else:
-            failure = None
-        finally:
-            process_sockets.close()  # the child holds its own copies now
+            process, failure = self._spawn_new()
         if failure is not None:
             if after_fork is not None:
                 after_fork()
@@ -164,6 +150,52 @@ class ProcessSpawning:
             lifetime = self.max_age + random.uniform(0, self.max_age_variance)
             process.max_age_timer = self._spawn_greenlet("max_age", self._expire, process, delay=lifetime)
         return process
+
+    def _process_options(self, sockets):
+        """The keywords of a new process of this watcher (but its wid and command), with its sockets' fds."""
+        return dict(
+            args=self.args, working_dir=self.working_dir, shell=self.shell, uid=self.uid, gid=self.gid,
+            env=self.child_env, rlimits=self.rlimits, executable=self.executable, use_fds=self.use_sockets,
+            watcher=self, name=self.name,
+            pipe_stdout=self.streams.stdout is not None and not self.close_child_stdout,
+            pipe_stderr=self.streams.stderr is not None and not self.close_child_stderr,
+            close_child_stdin=self.close_child_stdin,
+            close_child_stdout=self.close_child_stdout, close_child_stderr=self.close_child_stderr,
+            shell_args=self.shell_args, sockets=sockets, variables=self._process_variables,
+            stdin_fd=sockets[self.stdin_socket] if self.stdin_socket else None,
+            die_with_daemon=self.die_with_daemon)
+
+    def _spawn_new(self):
+        """Build a process and spawn it: (process, None), or (None, the error)."""
+        process_sockets = ProcessSockets(self)  # so_reuseport: a fresh socket per process
+        try:
+            sockets = process_sockets.fds()
+            options = self._process_options(sockets)
+            process = self.process_class(self._next_wid(), self.cmd, **options)
+        except (SpawnError, OSError, ValueError, KeyError) as error:
+            return None, error
+        finally:
+            process_sockets.close()  # the child holds its own copies now
+        try:
+            self._ready_launch = ready_launch.prepare_from(self, process, options)
+        except (SpawnError, OSError, ValueError) as error:   # the spawn just worked: not expected
+            logger.warning("%s: cannot prepare the next launch (%s): every spawn builds its own", self.name, error)
+            self._ready_launch = None
+        return process, None
+
+    def _spawn_ready(self, ready):
+        """Fork the ready launch first, then build its process around the child: (process, None), or
+        (None, the error)."""
+        record = children_record.current
+        forked_after = children_record.boot_clock() if record is not None else 0
+        try:
+            child = spawner.start(ready.launch)
+        except SpawnError as error:
+            return None, error
+        forked_before = children_record.boot_clock() if record is not None else 0
+        process = Process(self._next_wid(), self.cmd, spawn=False, **ready.options)
+        process.adopt(child, forked_after, forked_before)
+        return process, None
 
     def _attach_pumps(self, process):
         self.streams.attach(process, self.name)
