@@ -309,7 +309,7 @@ class Launch:
         self.gid = gid
         self.groups = groups
         self.preexec_fn = preexec_fn
-        self.checked_program = None     # behind an exec wrapper: checked again at each start (see spawn)
+        self.checked_program = None     # behind an exec wrapper: checked at each start (see prepare)
         self.command = argv             # the command as its owner gave it (no shell, no wrapper): for messages
 
     def start(self):
