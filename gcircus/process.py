@@ -142,11 +142,7 @@ class Process:
 
     def spawn(self):
         """Start the child; raises gcircus.exc.SpawnError with the reason on failure."""
-        launch = self.prepare_launch()
-        record = children_record.current     # gcircusd's: a restart after a crash stops what it lists
-        forked_after = children_record.boot_clock() if record is not None else 0
-        child = spawner.start(launch)
-        forked_before = children_record.boot_clock() if record is not None else 0
+        child, forked_after, forked_before = start_launch(self.prepare_launch())
         return self.adopt(child, forked_after, forked_before)
 
     def prepare_launch(self):
@@ -167,8 +163,7 @@ class Process:
 
     def adopt(self, child, forked_after=0, forked_before=0):
         """Make the started spawner Child this process's; forked_after/forked_before are the boot-clock reads
-        around its fork, for the children record. Returns the start time."""
-        _install_sigchld_handler()
+        around its fork, for the children record (see start_launch). Returns the start time."""
         self._popen = child
         self.started = time.time()
         # No yield may happen between the fork and this registration: an exit reported before the
@@ -444,6 +439,18 @@ class Process:
 
 
 _sigchld_installed = False
+
+
+def start_launch(launch):
+    """Fork and exec a spawner Launch for a Process: (child, forked_after, forked_before), the last two the
+    boot-clock reads around the fork that gcircusd's children record keeps (0 without a record); SpawnError on
+    failure. The hub's SIGCHLD handling is installed first: a child that exits before it would go unreported."""
+    _install_sigchld_handler()
+    record = children_record.current     # gcircusd's: a restart after a crash stops what it lists
+    forked_after = children_record.boot_clock() if record is not None else 0
+    child = spawner.start(launch)
+    forked_before = children_record.boot_clock() if record is not None else 0
+    return child, forked_after, forked_before
 
 
 def _install_sigchld_handler():

@@ -9,9 +9,9 @@ import random
 import signal
 
 from gcircus.exc import SpawnError
-from gcircus.process import Process
+from gcircus.process import Process, start_launch
 from gcircus.sockets import ProcessSockets
-from gcircus.supervision import children_record, ready_launch, spawner
+from gcircus.supervision import ready_launch
 from gcircus.states import WatcherState
 from gcircus.supervision.hub_guard import Slicer
 from gcircus.supervision.hubcall import on_owner_hub
@@ -186,13 +186,10 @@ class ProcessSpawning:
     def _spawn_ready(self, ready):
         """Fork the ready launch first, then build its process around the child: (process, None), or
         (None, the error)."""
-        record = children_record.current
-        forked_after = children_record.boot_clock() if record is not None else 0
         try:
-            child = spawner.start(ready.launch)
+            child, forked_after, forked_before = start_launch(ready.launch)
         except SpawnError as error:
             return None, error
-        forked_before = children_record.boot_clock() if record is not None else 0
         process = Process(self._next_wid(), self.cmd, spawn=False, **ready.options)
         process.adopt(child, forked_after, forked_before)
         return process, None
