@@ -15,6 +15,7 @@ stderr anyway), ``stdout_logfile = NONE`` / ``stderr_logfile = NONE`` for Superv
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import _common
@@ -65,6 +66,39 @@ stderr_logfile = NONE
 
 # a crash loop retries forever everywhere
 CRASH_WATCHER = {CIRCUS: "max_retry = -1", GCIRCUS: "max_retry = -1", SUPERVISOR: "startretries = 1000000"}
+
+
+# The floor of a respawn on this machine: a gevent hub with one libev child watcher per child that, on an exit,
+# calls the C `_posixsubprocess.fork_exec` of `sleep` at once (no process object, no hooks, no events, no log).
+# On SIGTERM it respawns no more, SIGKILLs its children and exits. str.format field: n.
+FLOOR_SCRIPT = """
+import os, signal, subprocess, gevent
+from gcircus.supervision import spawner
+loop = gevent.get_hub().loop
+watchers = {{}}
+def spawn():
+    child = spawner.fork_exec(["sleep", "3600"], stdin=subprocess.DEVNULL, env={{}}, cwd="/tmp")
+    watcher = loop.child(child.pid)
+    watcher.start(exited, child.pid)
+    watchers[child.pid] = watcher
+def exited(pid):
+    watchers.pop(pid).stop()
+    spawn()
+def stop():
+    for pid, watcher in list(watchers.items()):
+        watcher.stop()
+        os.kill(pid, signal.SIGKILL)
+    os._exit(0)
+gevent.signal_handler(signal.SIGTERM, stop)
+for _ in range({n}):
+    spawn()
+gevent.sleep(3600)
+"""
+
+
+def floor_argv(n):
+    """The command line of the floor daemon with n children (this venv's Python, so the same gevent)."""
+    return [sys.executable, "-c", FLOOR_SCRIPT.format(n=n)]
 
 
 def kind(contender):

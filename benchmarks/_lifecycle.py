@@ -23,6 +23,7 @@ import os
 import random
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -97,25 +98,7 @@ class LifecycleRun:
         return sample
 
     def _respawn(self, scanner, ready):
-        time.sleep(max(0.0, ready + MIN_AGE - time.monotonic()))
-        originals = sorted(scanner.children.items())
-        victims = originals[:self.options.respawn_samples]
-        pauses = random.Random("pauses/%d" % self.calls)     # the same pauses for every contender
-        latencies, missed = [], 0
-        for victim, (starttime, _seen) in victims:
-            time.sleep(pauses.uniform(0.0, PHASE))
-            if not _procscan.is_alive(victim, starttime):
-                raise RuntimeError("original child %d died before it was killed" % victim)
-            began = time.monotonic()
-            os.kill(victim, signal.SIGKILL)
-            found = scanner.wait_new_child(RESPAWN_TIMEOUT)
-            if found is None:
-                missed += 1
-                continue
-            latencies.append((found[1] - began) * 1000.0)
-        ordered = sorted(latencies)
-        return {"latencies_ms": latencies, "missed": missed, "median_ms": statistics.median(ordered) if ordered
-                else None, "p90_ms": percentile(ordered, 0.9)}
+        return measure_respawn(scanner, ready, self.options.respawn_samples, "pauses/%d" % self.calls)
 
     def _idle(self, daemon, ready):
         time.sleep(max(0.0, ready + IDLE_SETTLE - time.monotonic()))
@@ -142,6 +125,61 @@ class LifecycleRun:
             raise RuntimeError("after SIGTERM and %ss: daemon exited %s, %d children alive; %s" % (
                 STOP_TIMEOUT, daemon.exited(), len(alive), daemon.tail()))
         return time.monotonic() - began
+
+
+def measure_respawn(scanner, ready, kills, seed):
+    """Once the children are MIN_AGE old, SIGKILL ``kills`` original children one at a time, each after a pause
+    drawn from random.Random(seed) (the same pauses for every daemon given the same seed), and time each until
+    a new child is seen exec'd: {latencies_ms, missed, median_ms, p90_ms}."""
+    time.sleep(max(0.0, ready + MIN_AGE - time.monotonic()))
+    originals = sorted(scanner.children.items())
+    pauses = random.Random(seed)
+    latencies, missed = [], 0
+    for victim, (starttime, _seen) in originals[:kills]:
+        time.sleep(pauses.uniform(0.0, PHASE))
+        if not _procscan.is_alive(victim, starttime):
+            raise RuntimeError("original child %d died before it was killed" % victim)
+        began = time.monotonic()
+        os.kill(victim, signal.SIGKILL)
+        found = scanner.wait_new_child(RESPAWN_TIMEOUT)
+        if found is None:
+            missed += 1
+            continue
+        latencies.append((found[1] - began) * 1000.0)
+    ordered = sorted(latencies)
+    return {"latencies_ms": latencies, "missed": missed, "median_ms": statistics.median(ordered) if ordered
+            else None, "p90_ms": percentile(ordered, 0.9)}
+
+
+FLOOR_CASE = "respawn floor"     # its case name in the suite
+
+
+class FloorRespawnRun:
+    """The respawn of this machine's floor daemon (_daemons.FLOOR_SCRIPT) measured exactly as a lifecycle's,
+    with the same pauses: run among the lifecycles, it meets the same machine state, so the gap between the
+    two is what gcircus adds, whatever the load of the moment."""
+
+    def __init__(self, n, options):
+        self.n, self.options = n, options
+        self.calls = 0
+
+    def __call__(self):
+        self.calls += 1
+        process = _common.start_process(_daemons.floor_argv(self.n), stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+        try:
+            scanner = _procscan.ChildScanner(process.pid)
+            ready = scanner.wait_for_count(self.n, COLD_TIMEOUT)
+            if ready is None:
+                raise RuntimeError("floor: %d of %d children exec'd after %ss" % (
+                    len(scanner.children), self.n, COLD_TIMEOUT))
+            sample = {"respawn": measure_respawn(scanner, ready, self.options.respawn_samples,
+                                                 "pauses/%d" % self.calls)}
+            process.terminate()         # it stops its children itself, respawning none meanwhile
+            process.wait(STOP_TIMEOUT)
+            return sample
+        finally:
+            _common.kill_tree(process.pid)
 
 
 def run_clients(daemon, clients, seconds, command="status"):

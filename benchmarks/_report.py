@@ -47,6 +47,8 @@ def summarize(data, lifecycle_case, stream_case, crash_case):
                 summary["idle"][contender] = dict(_common.summarize(windows), windows=windows) if windows else None
         summary["crash"][contender] = _common.summarize_samples(_good(crash.get(crash_case(contender), [])),
                                                                 CRASH_METRICS)
+    floor = _good(samples.get(_lifecycle.FLOOR_CASE, []))
+    summary["respawn_floor"] = _respawn_summary([run["respawn"] for run in floor]) if floor else None
     for name, runs in samples.items():
         if name.startswith(stream_case("")):
             contender = name[len(stream_case("")):]
@@ -234,10 +236,22 @@ def render_markdown(data):
                                + ["%d" % found["n"], "%d" % found["missed"],
                                   ", ".join(_num(v) for v in found["round_medians"])]
                                if found else ["n/a"] * 7))
+        floor, ours = summary.get("respawn_floor"), summary["respawn"].get("gcircus")
+        if floor:
+            rows.append(["floor (reference)"] + [_num(floor[k]) for k in ("median", "p90", "min", "max")]
+                        + ["%d" % floor["n"], "%d" % floor["missed"],
+                           ", ".join(_num(v) for v in floor["round_medians"])])
         out += ["## Respawn latency after SIGKILL of one child, N=%d (ms, all samples pooled)"
                 % options["respawn_n"], "",
                 _common.markdown_table(["contender", "median", "p90", "min", "max", "samples", "missed",
                                         "round medians"], rows), ""]
+        if floor:
+            out += ["The floor is this machine's least respawn, measured in the same rounds with the same pauses: a "
+                    "gevent hub with a libev child watcher per child calling `_posixsubprocess.fork_exec` of `sleep` "
+                    "on each exit, nothing else (benchmarks/_daemons.py FLOOR_SCRIPT)%s." % (
+                        "; gcircus adds %s ms to its median and %s ms to its p90" % (
+                            _num(ours["median"] - floor["median"]), _num(ours["p90"] - floor["p90"]))
+                        if ours else ""), ""]
     if options.get("rpc_n"):
         rows = []
         for c in contenders:

@@ -2,18 +2,16 @@
 
     python benchmarks/bench_respawn_floor.py [--kills 30] [--repeat 3] [--quick]
 
-The floor is the least a respawn can cost here: a gevent hub with one libev child watcher per child that, on an
-exit, calls the C `_posixsubprocess.fork_exec` of `sleep` at once (no process object, no hooks, no events, no
-log). gcircusd runs one watcher of 100 `sleep 3600` with its defaults. Both are measured exactly as the suite's
-respawn (benchmarks/_lifecycle.py): once the children are 2 s old, one original child at a time is SIGKILLed after
+The floor (_daemons.FLOOR_SCRIPT) is the least a respawn can cost here: a gevent hub with one libev child watcher
+per child that, on an exit, calls the C `_posixsubprocess.fork_exec` of `sleep` at once (no process object, no
+hooks, no events, no log); the full suite measures it too, among its lifecycles. gcircusd runs one watcher of 100 `sleep 3600` with its defaults. Both are measured exactly as the suite's
+respawn (_lifecycle.measure_respawn): once the children are 2 s old, one original child at a time is SIGKILLed after
 a random 0-1 s pause and the latency runs to the first new `sleep` child of the daemon seen in /proc
 (_procscan, 0.2 ms polls). Rounds alternate floor, gcircus, floor, gcircus... so that the machine's load hits
 both: the difference between the two is what gcircus adds. Results: results/respawn_floor.json and .md.
 """
 import argparse
 import os
-import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -22,36 +20,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402
+import _daemons  # noqa: E402
+import _lifecycle  # noqa: E402
 import _procscan  # noqa: E402
 
 N = 100
-MIN_AGE = 2.0
-PHASE = 1.0
-
-# the floor daemon: everything a respawn needs and nothing else
-FLOOR = """
-import os, signal, subprocess, gevent
-from gcircus.supervision import spawner
-loop = gevent.get_hub().loop
-watchers = {}
-def spawn():
-    child = spawner.fork_exec(["sleep", "3600"], stdin=subprocess.DEVNULL, env={}, cwd="/tmp")
-    watcher = loop.child(child.pid)
-    watcher.start(exited, child.pid)
-    watchers[child.pid] = watcher
-def exited(pid):
-    watchers.pop(pid).stop()
-    spawn()
-def stop():                     # SIGTERM: no more respawns, every child killed, then exit
-    for pid, watcher in list(watchers.items()):
-        watcher.stop()
-        os.kill(pid, signal.SIGKILL)
-    os._exit(0)
-gevent.signal_handler(signal.SIGTERM, stop)
-for _ in range(%d):
-    spawn()
-gevent.sleep(3600)
-""" % N
 
 GCIRCUS_INI = """\
 [circus]
@@ -67,7 +40,7 @@ warmup_delay = 0
 
 def launch(kind, workdir):
     if kind == "floor":
-        argv = [sys.executable, "-c", FLOOR]
+        argv = _daemons.floor_argv(N)
     else:
         path = os.path.join(workdir, "gcircus.ini")
         with open(path, "w") as handle:
@@ -84,19 +57,7 @@ def one_round(kind, kills, seed):
         ready = scanner.wait_for_count(N, 60)
         if ready is None:
             raise RuntimeError("%s: %d of %d children after 60 s" % (kind, len(scanner.children), N))
-        time.sleep(MIN_AGE)
-        pauses = random.Random(seed)
-        latencies = []
-        for victim, (starttime, _seen) in sorted(scanner.children.items())[:kills]:
-            time.sleep(pauses.uniform(0.0, PHASE))
-            if not _procscan.is_alive(victim, starttime):
-                continue
-            began = time.monotonic()
-            os.kill(victim, signal.SIGKILL)
-            found = scanner.wait_new_child(5.0)
-            if found is not None:
-                latencies.append((found[1] - began) * 1000.0)
-        return latencies
+        return _lifecycle.measure_respawn(scanner, ready, kills, seed)["latencies_ms"]
     finally:
         daemon.terminate()          # both stop their children on SIGTERM (and respawn none meanwhile)
         try:
@@ -104,10 +65,6 @@ def one_round(kind, kills, seed):
         finally:
             _common.kill_tree(daemon.pid)
             _common.remove_tree(workdir)
-
-
-def percentile(ordered, fraction):
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
 def main():
@@ -128,7 +85,7 @@ def main():
     summary = {}
     for kind, values in samples.items():
         ordered = sorted(values)
-        summary[kind] = {"median_ms": statistics.median(ordered), "p90_ms": percentile(ordered, 0.9),
+        summary[kind] = {"median_ms": statistics.median(ordered), "p90_ms": _lifecycle.percentile(ordered, 0.9),
                          "min_ms": ordered[0], "max_ms": ordered[-1], "samples": len(ordered)}
     rows = [[kind] + ["%.2f" % summary[kind][key] for key in ("median_ms", "p90_ms", "min_ms", "max_ms")]
             + [str(summary[kind]["samples"])] for kind in samples]

@@ -8,6 +8,8 @@ supervisor (startsecs = 1, its default), supervisor-ss0 (startsecs = 0). Measure
 - per (contender, N) for N in 10, 100, 500 (quick: 10, 100), one daemon lifecycle each: cold start to N children
   exec'd, the daemon's RSS/USS, graceful stop; at N = 100 also the respawn latency after a SIGKILL and the status
   round trip by 1 and 8 clients; at the largest N, in the first round, the idle daemon's CPU;
+- the respawn latency of this machine's floor (_daemons.FLOOR_SCRIPT: a bare hub calling fork_exec on each exit),
+  measured like the lifecycles' in the same rounds, as the reference of what a respawn cannot go below here;
 - a crash loop per contender (a command that exits at once, retried forever): daemon CPU and spawns per second;
 - output capture, with bench_stream.StreamRun (direct write, gcircus, circus, supervisor);
 - scale (benchmarks/_scale.py, first round only): gcircus with 5,000 and 10,000 children (quick: 1,000), Circus
@@ -130,8 +132,11 @@ def main(argv=None):
         "quick" if args.quick else "full", ", ".join(args.contenders), args.ns, args.repeat))
     cases = []
     if "lifecycle" not in args.skip:
-        cases += [(lifecycle_case(c, n), _lifecycle.LifecycleRun(c, n, args, compare_bin))
-                  for n in args.ns for c in args.contenders]
+        for n in args.ns:
+            if n == args.respawn_n:     # the machine's floor, just before the lifecycles that measure respawns
+                cases.append((_lifecycle.FLOOR_CASE, _lifecycle.FloorRespawnRun(n, args)))
+            cases += [(lifecycle_case(c, n), _lifecycle.LifecycleRun(c, n, args, compare_bin))
+                      for c in args.contenders]
     if "stream" not in args.skip:
         stream_options = bench_stream.parse_args(["--mb", str(args.stream_mb), "--repeat", str(args.repeat)])
         cases += [(stream_case(c), bench_stream.StreamRun(c, stream_options, compare_bin))
