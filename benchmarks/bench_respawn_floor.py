@@ -4,11 +4,12 @@
 
 The floor (_daemons.FLOOR_SCRIPT) is the least a respawn can cost here: a gevent hub with one libev child watcher
 per child that, on an exit, calls the C `_posixsubprocess.fork_exec` of `sleep` at once (no process object, no
-hooks, no events, no log); the full suite measures it too, among its lifecycles. gcircusd runs one watcher of 100 `sleep 3600` with its defaults. Both are measured exactly as the suite's
-respawn (_lifecycle.measure_respawn): once the children are 2 s old, one original child at a time is SIGKILLed after
-a random 0-1 s pause and the latency runs to the first new `sleep` child of the daemon seen in /proc
-(_procscan, 0.2 ms polls). Rounds alternate floor, gcircus, floor, gcircus... so that the machine's load hits
-both: the difference between the two is what gcircus adds. Results: results/respawn_floor.json and .md.
+hooks, no events, no log); the full suite measures it too, among its lifecycles. gcircusd runs one watcher of 100
+`sleep 3600` with its defaults. Both are measured exactly as the suite's respawn (_lifecycle.measure_respawn):
+once the children are 2 s old, one original child at a time is SIGKILLed after a random 0-1 s pause and the
+latency runs to the first new `sleep` child of the daemon seen in /proc (_procscan, 0.2 ms polls). Rounds
+alternate floor, gcircus, floor, gcircus... so that the machine's load hits both: the difference between the two
+is what gcircus adds. Results: results/respawn_floor.json and .md.
 """
 import argparse
 import os

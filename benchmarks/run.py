@@ -17,8 +17,8 @@ supervisor (startsecs = 1, its default), supervisor-ss0 (startsecs = 0). Measure
 - fifty crash-looping watchers at once beside a watcher of 10: the daemon's CPU, then `status` latency meanwhile.
 
 Runs are interleaved (A B C D E A B C D E ...), ``--repeat`` rounds (3; quick 1); the report gives the median
-and min–max. Results: benchmarks/results/suite.json (every sample) and suite.md. Full mode takes about 9
-minutes on 2 cores, --quick under 2.
+and min–max. Results: benchmarks/results/suite.json (every sample) and suite.md. Full mode takes about 12
+minutes on 2 cores, --quick under 3.
 """
 import argparse
 import os
