@@ -29,6 +29,11 @@ _send = _BackendSocket.send
 _recv = _BackendSocket.recv
 
 
+def socket_option(socket, option):
+    """socket.getsockopt(option) for an int option without the sugar layer's per-call Python."""
+    return _get(socket, option)
+
+
 class SocketReader:
     """One reader greenlet's view of a plain zmq socket; sends may come from any greenlet
     (NOBLOCK sends never yield, so they never interleave)."""
