@@ -21,12 +21,9 @@ import zmq
 import zmq.green
 
 from gcircus.endpoints import binding
-from gcircus.endpoints.reader import SocketReader, socket_option
+from gcircus.endpoints.reader import SocketReader
 
 logger = logging.getLogger("gcircus")
-_NOBLOCK = int(zmq.NOBLOCK)
-_EVENTS = int(zmq.EVENTS)
-_POLLIN = int(zmq.POLLIN)
 _SUBSCRIBE, _UNSUBSCRIBE = b"\x01", b"\x00"     # the first byte of what an XPUB receives from its subscribers
 
 
@@ -85,12 +82,10 @@ class Publisher:
             self.subscriptions.discard(message[1:])
 
     def _take_waiting_subscriptions(self):
-        socket = self.socket
-        while socket_option(socket, _EVENTS) & _POLLIN:
-            try:
-                self._take_subscription(socket.recv(_NOBLOCK))
-            except zmq.Again:
-                return
+        frames = self._reader.recv_ready()
+        while frames is not None:
+            self._take_subscription(frames[0].bytes)
+            frames = self._reader.recv_ready()
 
     def wanted(self, topic):
         """Whether some subscriber of the socket would receive topic (str) now."""
@@ -148,7 +143,7 @@ class Publisher:
             self.listeners.remove(listener)
 
     def publish(self, topic, message):
-        if self.socket is not None and self.wanted(topic):
+        if self.wanted(topic):
             try:
                 self._reader.send_multipart([topic.encode("utf-8"), json.dumps(message).encode("utf-8")])
             except zmq.Again:

@@ -29,11 +29,6 @@ _send = _BackendSocket.send
 _recv = _BackendSocket.recv
 
 
-def socket_option(socket, option):
-    """socket.getsockopt(option) for an int option without the sugar layer's per-call Python."""
-    return _get(socket, option)
-
-
 class SocketReader:
     """One reader greenlet's view of a plain zmq socket; sends may come from any greenlet
     (NOBLOCK sends never yield, so they never interleave)."""
@@ -50,19 +45,26 @@ class SocketReader:
         if waiter is not None:
             waiter.switch(None)
 
+    def recv_ready(self):
+        """The next message (frames, copy=False) if one is there now, else None; never waits."""
+        socket = self.socket
+        while _get(socket, _EVENTS) & _POLLIN:
+            try:
+                frame = _recv(socket, _NOBLOCK, False)
+            except zmq.Again:
+                continue        # someone else took it between the question and the receive
+            frames = [frame]
+            while frame.more:   # the rest of a message is there once its first frame is
+                frame = _recv(socket, _NOBLOCK, False)
+                frames.append(frame)
+            return frames
+        return None
+
     def recv_multipart(self):
         """The next message (frames, copy=False); waits on the hub, never blocks it."""
-        socket = self.socket
         while True:
-            if _get(socket, _EVENTS) & _POLLIN:
-                try:
-                    frame = _recv(socket, _NOBLOCK, False)
-                except zmq.Again:
-                    continue        # someone else took it between the question and the receive
-                frames = [frame]
-                while frame.more:   # the rest of a message is there once its first frame is
-                    frame = _recv(socket, _NOBLOCK, False)
-                    frames.append(frame)
+            frames = self.recv_ready()
+            if frames is not None:
                 return frames
             self.waits += 1
             waiter = self._waiter = Waiter()
