@@ -441,14 +441,15 @@ class Process:
 _sigchld_installed = False
 
 
-def start_launch(launch):
+def start_launch(launch, hand_over_cpu=False):
     """Fork and exec a spawner Launch for a Process: (child, forked_after, forked_before), the last two the
     boot-clock reads around the fork that gcircusd's children record keeps (0 without a record); SpawnError on
-    failure. The hub's SIGCHLD handling is installed first: a child that exits before it would go unreported."""
+    failure. The hub's SIGCHLD handling is installed first: a child that exits before it would go unreported.
+    hand_over_cpu: see spawner.Launch.start."""
     _install_sigchld_handler()
     record = children_record.current     # gcircusd's: a restart after a crash stops what it lists
     forked_after = children_record.boot_clock() if record is not None else 0
-    child = spawner.start(launch)
+    child = spawner.start(launch, hand_over_cpu)
     forked_before = children_record.boot_clock() if record is not None else 0
     return child, forked_after, forked_before
 

@@ -140,11 +140,11 @@ class IsolatedPluginWatcher(PluginWatcherBase):
         if self.curve_keys is not None and security.allowed_keys is not None:
             security.allowed_keys.add(self.curve_keys["public"].encode("ascii"))
 
-    def spawn_process(self, after_fork=None):
+    def spawn_process(self, after_fork=None, hand_over_cpu=False):
         # child_env is rebuilt from env when `set` changes it: the hand-over goes in at each spawn
         env = {key: value for key, value in self.child_env.items() if key not in HANDOVER_VARIABLES}
         self.child_env = dict(env, **self.handover)
-        return super().spawn_process(after_fork)
+        return super().spawn_process(after_fork, hand_over_cpu)
 
     def close(self):
         super().close()

@@ -4,7 +4,8 @@ A process that ran at least min_uptime is replaced at once, and before anything 
 tell later): the reap event is published right after the fork, so it still precedes the spawn event.
 When nothing else is being done to the watcher and the replacement runs no user code, that replacement is
 even forked in the hub's own callback for the exit, without the hop to the watcher's greenlet (see
-`_may_replace_inline`); the log line and what follows a failed spawn still run in that greenlet.
+`_may_replace_inline`), and the hub lets it finish its exec before going on (spawner.Launch.start's
+hand_over_cpu); the log line and what follows a failed spawn still run in that greenlet.
 One that died younger is a crash: it is respawned after an exponential backoff, for ever. Spawns that
 fail (exec errors) count apart: more than max_retry in a row stop the watcher, as in Circus.
 """
@@ -107,7 +108,7 @@ class ExitHandling:
         """Fork the replacement here, in the hub's callback; the rest of _replace is queued for the greenlet."""
         global _inline_allowed_at
         try:
-            replacement = self._replace_spawn(process)
+            replacement = self._replace_spawn(process, hand_over_cpu=True)
         except Exception:       # nothing here should raise: spawn failures come back as None
             logger.exception("%s: replacing process %s failed", self.name, process.pid)
             replacement = None
@@ -120,7 +121,7 @@ class ExitHandling:
         published right after it (so it still precedes the spawn event), then the bookkeeping and the log."""
         self._after_replace(process, self._replace_spawn(process))
 
-    def _replace_spawn(self, process):
+    def _replace_spawn(self, process, hand_over_cpu=False):
         """The part of a replacement that precedes the log: forget process, spawn its replacement, tell the
         reap in between. Returns the replacement, or None when it could not be spawned."""
         self._forget(process)                          # out of the live count: one replacement is due
@@ -130,7 +131,7 @@ class ExitHandling:
             told.append(True)
             self._tell_reaped(process)
         try:
-            replacement = self.spawn_process(after_fork=tell)
+            replacement = self.spawn_process(after_fork=tell, hand_over_cpu=hand_over_cpu)
         finally:
             if not told:        # the spawn raised before telling: the reap is still told, once
                 tell()

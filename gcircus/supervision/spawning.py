@@ -104,12 +104,13 @@ class ProcessSpawning:
         return {name: sock.fileno() for name, sock in self.sockets.items()}
 
     @on_owner_hub
-    def spawn_process(self, after_fork=None):
+    def spawn_process(self, after_fork=None, hand_over_cpu=False):
         """Spawn one process; returns it, or None (error logged) when it could not start
         (or a stop is under way: a process spawned now would be left behind).
 
         after_fork() is called once the new process is registered (or no process was spawned), before the
-        after_spawn hook and the `spawn` event."""
+        after_spawn hook and the `spawn` event. hand_over_cpu: let the new process finish its exec before
+        the hub goes on (see spawner.Launch.start); for a lone replacement whose latency counts."""
         if self.stop_requested():
             if after_fork is not None:
                 after_fork()
@@ -123,7 +124,7 @@ class ProcessSpawning:
             return None
         ready = self._ready_launch
         if ready is not None and ready.fits(self):
-            process, failure = self._spawn_ready(ready)
+            process, failure = self._spawn_ready(ready, hand_over_cpu)
         else:
             process, failure = self._spawn_new()
         if failure is not None:
@@ -183,11 +184,11 @@ class ProcessSpawning:
             self._ready_launch = None
         return process, None
 
-    def _spawn_ready(self, ready):
+    def _spawn_ready(self, ready, hand_over_cpu=False):
         """Fork the ready launch first, then build its process around the child: (process, None), or
         (None, the error)."""
         try:
-            child, forked_after, forked_before = start_launch(ready.launch)
+            child, forked_after, forked_before = start_launch(ready.launch, hand_over_cpu)
         except SpawnError as error:
             return None, error
         process = Process(self._next_wid(), self.cmd, spawn=False, **ready.options)
