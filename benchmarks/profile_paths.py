@@ -3,9 +3,10 @@
     python benchmarks/profile_paths.py [--samples 200] [--stop-n 2000]
 
 1. exec wrapper: spawner.fork_exec of `sleep` until /proc/<pid>/comm says `sleep`, plain and through the parent-death wrapper
-   (`setpriv --pdeathsig KILL --`) every gcircus child gets, interleaved;
+   (`setpriv --pdeathsig KILL --`) a `die_with_daemon` child gets, interleaved;
 2. respawn, in-process arbiter with a watcher of 100 `sleep`: SIGKILL one child, and the time of each step until
-   the replacement's `spawn` event (the exit callback, the watcher's handling, fork_exec, the events);
+   the replacement's `spawn` event (the exit callback, the watcher's handling, the C fork_exec the spawner's
+   Launch calls, the Launch's return after its hand-over of the CPU and status-pipe read, the events);
 3. stop of a watcher of --stop-n processes: wall time and the top of a cProfile by internal time.
 
 Medians and 10th percentiles; numbers of one machine, for the ratios between the steps.
@@ -69,15 +70,20 @@ class Marks:
         self._wrap(watcher_module.Watcher, "_handle_exit", "watcher handles it")
         self._wrap(watcher_module.Watcher, "_replace_inline", "watcher handles it")
         self._wrap(watcher_module.Watcher, "spawn_process", "spawn_process")
-        original = spawner.fork_exec
-        marks = self
+        # every spawn, prepared or not, goes through Launch.start and the C fork_exec it calls
+        self._wrap_around(spawner, "_fork_exec", "fork_exec", "fork_exec returned")
+        self._wrap_around(spawner.Launch, "start", None, "Launch.start returned")
 
-        def timed_fork_exec(*args, **kwargs):
-            marks.at["fork_exec"] = time.perf_counter()
-            child = original(*args, **kwargs)
-            marks.at["fork_exec returned"] = time.perf_counter()
-            return child
-        spawner.fork_exec = timed_fork_exec
+    def _wrap_around(self, owner, name, before, after):
+        original = getattr(owner, name)
+
+        def timed(*args, **kwargs):
+            if before is not None:
+                self.at[before] = time.perf_counter()
+            result = original(*args, **kwargs)
+            self.at[after] = time.perf_counter()
+            return result
+        setattr(owner, name, timed)
 
     def _wrap(self, owner, name, label):
         original = getattr(owner, name)
@@ -100,37 +106,45 @@ def respawn_steps(samples, workdir):
             spawned.set()
     arbiter.publisher.add_listener(on_event)
     runner = gevent.spawn(arbiter.start)
-    arbiter.wait_started(30)
-    while len(watcher.processes) < 100:
-        gevent.sleep(0.05)
-    gevent.sleep(watcher.min_uptime + 0.2)
-    steps = ["exit callback", "watcher handles it", "spawn_process", "fork_exec", "fork_exec returned", "spawn event"]
     rows = []
-    for _ in range(samples):
-        victim = min(watcher.processes.values(), key=lambda process: process.started)
-        spawned.clear()
-        marks.at.clear()
-        marks.at["SIGKILL"] = time.perf_counter()
-        os.kill(victim.pid, signal.SIGKILL)
-        if spawned.wait(5):
-            rows.append(dict(marks.at))
-        gevent.sleep(0.01)
+    try:
+        arbiter.wait_started(30)
+        while len(watcher.processes) < 100:
+            gevent.sleep(0.05)
+        gevent.sleep(watcher.min_uptime + 0.2)
+        for _ in range(samples):
+            victim = min(watcher.processes.values(), key=lambda process: process.started)
+            spawned.clear()
+            marks.at.clear()
+            marks.at["SIGKILL"] = time.perf_counter()
+            os.kill(victim.pid, signal.SIGKILL)
+            if spawned.wait(5):
+                rows.append(dict(marks.at))
+            gevent.sleep(0.01)
+    finally:
+        arbiter.stop()          # its children too, whatever failed above
+        runner.join(30)
+    steps = ["exit callback", "watcher handles it", "spawn_process", "fork_exec", "fork_exec returned",
+             "Launch.start returned", "spawn event"]
     previous = "SIGKILL"
     for step in steps:
         report("respawn: %s -> %s" % (previous, step), [(row[step] - row[previous]) * 1e3 for row in rows])
         previous = step
     report("respawn: SIGKILL -> spawn event", [(row["spawn event"] - row["SIGKILL"]) * 1e3 for row in rows])
-    arbiter.stop()
-    runner.join(30)
 
 
 def stop_profile(n, workdir):
     watcher = Watcher("w", "sleep", args="3600", numprocesses=n, warmup_delay=0)
     arbiter = Arbiter([watcher], "ipc://%s/control2" % workdir, None, check_delay=1.0)
     runner = gevent.spawn(arbiter.start)
-    arbiter.wait_started(120)
-    while len(watcher.processes) < n:
-        gevent.sleep(0.05)
+    try:
+        arbiter.wait_started(120)
+        while len(watcher.processes) < n:
+            gevent.sleep(0.05)
+    except BaseException:
+        arbiter.stop()
+        runner.join(120)
+        raise
     profile = cProfile.Profile()
     began = time.perf_counter()
     profile.enable()
